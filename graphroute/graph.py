@@ -1,0 +1,325 @@
+"""The routing graph: node tables, outcome edges, neighbour lists, and their HeteroData view.
+
+`GraphState` is the library's memory of everything it has seen: one row per query, task,
+model and agent (text embedding + card numbers), one row per logged (query, model, agent)
+outcome, and each query's nearest neighbours. It knows nothing of the network.
+
+`GraphState.hetero_data(context, visible)` builds the PyG `HeteroData` the encoder runs on,
+from a subset of context queries and visible outcome edges; training uses subsets so that a
+query being predicted never has outcome edges of its own (as at inference), and some models are
+seen only through a few edges (as a model added after training).
+
+`GraphState.pair_features(...)` derives, for target queries × candidate pairs, the statistics
+the decoder reads: the neighbours' outcomes on each pair, the pair's record on the task and
+overall. Shapes use N known queries, E outcome edges, P candidate pairs, Q target queries,
+K neighbours.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+
+__all__ = ["GraphState", "PAIR_FEATURES", "EDGE_TYPES", "EDGE_DIMS", "top_k_neighbors", "model_numeric"]
+
+# (source, relation, destination); every relation has its reverse so messages flow both ways
+EDGE_TYPES: list[tuple[str, str, str]] = [
+    ("query", "in", "task"), ("task", "rev_in", "query"),
+    ("query", "near", "query"),
+    ("query", "ran", "model"), ("model", "rev_ran", "query"),
+    ("query", "used", "agent"), ("agent", "rev_used", "query"),
+    ("model", "with", "agent"), ("agent", "rev_with", "model"),
+]
+EDGE_DIMS: dict[tuple[str, str, str], int] = {
+    ("query", "near", "query"): 1,  # cosine similarity
+    ("query", "ran", "model"): 2, ("model", "rev_ran", "query"): 2,  # effect, cost_z
+    ("query", "used", "agent"): 2, ("agent", "rev_used", "query"): 2,
+    ("model", "with", "agent"): 3, ("agent", "rev_with", "model"): 3,  # mean effect, mean cost_z, log count
+}
+PAIR_FEATURES = (
+    "knn_effect", "knn_mass", "knn_cost_z", "task_effect", "task_cost_z", "pair_effect",
+    "log_pair_count", "log_task_count",
+)
+SHRINK = 5.0  # prior weight (in runs) pulling a sparse task/pair mean toward the broader mean
+
+
+def model_numeric(price_in: float | None, price_out: float | None, params_b: float | None) -> list[float]:
+    """Card numbers a model node starts from: log prices, whether a price is known, log size."""
+    has_price = price_in is not None or price_out is not None
+    pin = price_in if price_in is not None else (price_out or 0.0)
+    pout = price_out if price_out is not None else pin
+    return [math.log1p(pin), math.log1p(pout), float(has_price),
+            math.log1p(params_b) if params_b is not None else 0.0]
+
+
+def top_k_neighbors(queries: Tensor, keys: Tensor, k: int, exclude_self: bool = False,
+                    block: int = 4096) -> tuple[Tensor, Tensor]:
+    """Cosine top-k of each row of ``queries`` among ``keys`` (both L2-normalised), blockwise.
+
+    Returns (indices [Q, k'], similarities [Q, k']) with k' = min(k, number of keys); with
+    ``exclude_self`` row i never returns key i (queries and keys are then the same table).
+    """
+    n_keys = keys.shape[0]
+    kk = min(k, n_keys - (1 if exclude_self else 0))
+    if kk <= 0 or queries.shape[0] == 0:
+        return (torch.zeros(queries.shape[0], 0, dtype=torch.long),
+                torch.zeros(queries.shape[0], 0))
+    idx_out, sim_out = [], []
+    for start in range(0, queries.shape[0], block):
+        sims = queries[start:start + block] @ keys.T  # [B, n_keys]
+        if exclude_self:
+            rows = torch.arange(sims.shape[0])
+            sims[rows, rows + start] = -math.inf
+        s, i = sims.topk(kk, dim=1)
+        idx_out.append(i)
+        sim_out.append(s)
+    return torch.cat(idx_out), torch.cat(sim_out)
+
+
+@dataclass
+class GraphState:
+    """Node tables and outcome edges; all arrays are torch tensors on the CPU."""
+
+    query_ids: list[str]
+    query_texts: list[str]
+    query_task: Tensor  # [N] long
+    query_x: Tensor  # [N, D]
+    task_names: list[str]
+    task_x: Tensor  # [T, D]
+    model_names: list[str]
+    model_x: Tensor  # [M, D]
+    model_num: Tensor  # [M, 4]
+    agent_names: list[str]
+    agent_x: Tensor  # [A, D]
+    out_query: Tensor  # [E] long
+    out_model: Tensor  # [E] long
+    out_agent: Tensor  # [E] long
+    out_effect: Tensor  # [E]
+    out_cost: Tensor  # [E] dollars
+    out_latency: Tensor  # [E] seconds, NaN where not logged
+    nbr_idx: Tensor = field(default_factory=lambda: torch.zeros(0, 0, dtype=torch.long))  # [N, K0]
+    nbr_sim: Tensor = field(default_factory=lambda: torch.zeros(0, 0))  # [N, K0]
+    cost_loc: float = 0.0  # log-cost standardisation, fixed at fit so added nodes share it
+    cost_scale: float = 1.0
+    cost_eps: float = 1e-6
+    lat_loc: float = 0.0
+    lat_scale: float = 1.0
+
+    # ---- sizes and lookups -------------------------------------------------------------
+    @property
+    def n_queries(self) -> int:
+        return len(self.query_ids)
+
+    @property
+    def pairs(self) -> list[tuple[int, int]]:
+        """Candidate (model index, agent index) pairs: every model with every agent."""
+        return [(m, a) for m in range(len(self.model_names)) for a in range(len(self.agent_names))]
+
+    def pair_index(self, model: Tensor, agent: Tensor) -> Tensor:
+        return model * len(self.agent_names) + agent
+
+    @property
+    def has_latency(self) -> bool:
+        return bool(torch.isfinite(self.out_latency).any())
+
+    def cost_z(self, cost: Tensor) -> Tensor:
+        return (torch.log(cost + self.cost_eps) - self.cost_loc) / self.cost_scale
+
+    def cost_from_z(self, z: Tensor) -> Tensor:
+        return (torch.exp(z * self.cost_scale + self.cost_loc) - self.cost_eps).clamp_min(0.0)
+
+    def lat_z(self, lat: Tensor) -> Tensor:
+        return (torch.log1p(lat) - self.lat_loc) / self.lat_scale
+
+    def lat_from_z(self, z: Tensor) -> Tensor:
+        return torch.expm1(z * self.lat_scale + self.lat_loc).clamp_min(0.0)
+
+    def fit_scales(self) -> None:
+        """Fix the cost/latency standardisation from the current outcomes (called once, at fit)."""
+        pos = self.out_cost[self.out_cost > 0]
+        self.cost_eps = float(pos.min() * 0.1) if pos.numel() else 1e-6
+        lc = torch.log(self.out_cost + self.cost_eps)
+        self.cost_loc, self.cost_scale = float(lc.mean()), float(lc.std().clamp_min(1e-3)) if lc.numel() > 1 else 1.0
+        lat = self.out_latency[torch.isfinite(self.out_latency)]
+        if lat.numel() > 1:
+            ll = torch.log1p(lat)
+            self.lat_loc, self.lat_scale = float(ll.mean()), float(ll.std().clamp_min(1e-3))
+
+    # ---- neighbours ---------------------------------------------------------------------
+    def refresh_neighbors(self, k0: int) -> None:
+        """Recompute every known query's top-k0 neighbours among the other known queries."""
+        self.nbr_idx, self.nbr_sim = top_k_neighbors(self.query_x, self.query_x, k0, exclude_self=True)
+
+    def neighbors_of(self, x: Tensor, k: int) -> tuple[Tensor, Tensor]:
+        """Top-k known queries for new query embeddings ``x`` [Q, D]."""
+        return top_k_neighbors(x, self.query_x, k)
+
+    @staticmethod
+    def restrict(nbr_idx: Tensor, nbr_sim: Tensor, allowed: Tensor, k: int) -> tuple[Tensor, Tensor]:
+        """Keep, per row, the first k neighbours that are ``allowed`` (bool [N]); pad with weight 0."""
+        if nbr_idx.numel() == 0:
+            return nbr_idx[:, :0], nbr_sim[:, :0]
+        ok = allowed[nbr_idx]  # [Q, K0]
+        rank = ok.long().cumsum(1)  # position among allowed ones, 1-based
+        keep = ok & (rank <= k)
+        # stable order: sort by (not keep), keeping original order inside each group
+        order = torch.argsort((~keep).long() * nbr_idx.shape[1] + torch.arange(nbr_idx.shape[1]), dim=1)
+        kk = min(k, nbr_idx.shape[1])
+        idx = torch.gather(nbr_idx, 1, order[:, :kk])
+        sim = torch.gather(nbr_sim, 1, order[:, :kk])
+        mask = torch.gather(keep, 1, order[:, :kk])
+        return torch.where(mask, idx, torch.zeros_like(idx)), torch.where(mask, sim, torch.full_like(sim, -math.inf))
+
+    # ---- the HeteroData view -------------------------------------------------------------
+    def hetero_data(self, context: Tensor, visible: Tensor, k: int) -> HeteroData:
+        """The graph the encoder runs on.
+
+        context: bool [N], queries whose outcome and neighbour edges exist;
+        visible: bool [E], outcome edges that exist (only those of context queries are used).
+        """
+        data = HeteroData()
+        data["query"].x = self.query_x
+        data["task"].x = self.task_x
+        data["model"].x = torch.cat([self.model_x, self.model_num], dim=1)
+        data["agent"].x = self.agent_x
+
+        q_all = torch.arange(self.n_queries)
+        q_ctx = q_all[context]
+        qt = torch.stack([q_ctx, self.query_task[q_ctx]])
+        data["query", "in", "task"].edge_index = qt
+        data["task", "rev_in", "query"].edge_index = qt.flip(0)
+
+        idx, sim = self.restrict(self.nbr_idx[q_ctx], self.nbr_sim[q_ctx], context, k)
+        valid = torch.isfinite(sim)
+        src = idx[valid]
+        dst = q_ctx[:, None].expand_as(idx)[valid]
+        data["query", "near", "query"].edge_index = torch.stack([src, dst])
+        data["query", "near", "query"].edge_attr = sim[valid][:, None]
+
+        e = visible & context[self.out_query]
+        oq, om, oa = self.out_query[e], self.out_model[e], self.out_agent[e]
+        attr = torch.stack([self.out_effect[e], self.cost_z(self.out_cost[e])], dim=1)
+        data["query", "ran", "model"].edge_index = torch.stack([oq, om])
+        data["query", "ran", "model"].edge_attr = attr
+        data["model", "rev_ran", "query"].edge_index = torch.stack([om, oq])
+        data["model", "rev_ran", "query"].edge_attr = attr
+        data["query", "used", "agent"].edge_index = torch.stack([oq, oa])
+        data["query", "used", "agent"].edge_attr = attr
+        data["agent", "rev_used", "query"].edge_index = torch.stack([oa, oq])
+        data["agent", "rev_used", "query"].edge_attr = attr
+
+        n_a = len(self.agent_names)
+        pid = om * n_a + oa
+        n_p = len(self.model_names) * n_a
+        cnt = torch.zeros(n_p).index_add_(0, pid, torch.ones_like(attr[:, 0]))
+        s = torch.zeros(n_p, 2).index_add_(0, pid, attr)
+        seen = cnt > 0
+        pm = torch.arange(n_p)[seen] // n_a
+        pa = torch.arange(n_p)[seen] % n_a
+        mattr = torch.cat([s[seen] / cnt[seen, None], torch.log1p(cnt[seen])[:, None]], dim=1)
+        data["model", "with", "agent"].edge_index = torch.stack([pm, pa])
+        data["model", "with", "agent"].edge_attr = mattr
+        data["agent", "rev_with", "model"].edge_index = torch.stack([pa, pm])
+        data["agent", "rev_with", "model"].edge_attr = mattr
+        return data
+
+    # ---- decoder statistics ---------------------------------------------------------------
+    def outcome_matrix(self, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Mean effect, mean cost_z and count per (query, pair) over the outcome edges ``rows``.
+
+        Returns three [N, P] tensors; a pair never run on a query has count 0.
+        """
+        n, n_p = self.n_queries, len(self.model_names) * len(self.agent_names)
+        flat = self.out_query[rows] * n_p + self.pair_index(self.out_model[rows], self.out_agent[rows])
+        cnt = torch.zeros(n * n_p).index_add_(0, flat, torch.ones(flat.shape[0]))
+        eff = torch.zeros(n * n_p).index_add_(0, flat, self.out_effect[rows])
+        cz = torch.zeros(n * n_p).index_add_(0, flat, self.cost_z(self.out_cost[rows]))
+        safe = cnt.clamp_min(1)
+        return (eff / safe).view(n, n_p), (cz / safe).view(n, n_p), cnt.view(n, n_p)
+
+    def pair_features(self, nbr_idx: Tensor, nbr_w: Tensor, task_idx: Tensor, rows: Tensor,
+                      mats: tuple[Tensor, Tensor, Tensor] | None = None) -> Tensor:
+        """Statistics of every candidate pair for each target query.
+
+        nbr_idx, nbr_w [Q, K]: the target's context neighbours and weights (0 = no neighbour);
+        task_idx [Q]; rows: bool [E] outcome edges visible to the targets.
+        Returns [Q, P, len(PAIR_FEATURES)].
+        """
+        eff, cz, cnt = mats if mats is not None else self.outcome_matrix(rows)
+        has = (cnt > 0).float()  # [N, P]
+        n_p = eff.shape[1]
+
+        # overall record of each pair, shrunk toward the mean of all pairs
+        tot_cnt = cnt.sum(0)  # [P]
+        tot_eff = (eff * cnt).sum(0)
+        tot_cz = (cz * cnt).sum(0)
+        all_eff = tot_eff.sum() / tot_cnt.sum().clamp_min(1)
+        all_cz = tot_cz.sum() / tot_cnt.sum().clamp_min(1)
+        pair_eff = (tot_eff + SHRINK * all_eff) / (tot_cnt + SHRINK)
+        pair_cz = (tot_cz + SHRINK * all_cz) / (tot_cnt + SHRINK)
+
+        # record per task, shrunk toward the pair's overall record
+        n_t = len(self.task_names)
+        t_cnt = torch.zeros(n_t, n_p).index_add_(0, self.query_task, cnt)
+        t_eff = torch.zeros(n_t, n_p).index_add_(0, self.query_task, eff * cnt)
+        t_cz = torch.zeros(n_t, n_p).index_add_(0, self.query_task, cz * cnt)
+        task_eff = (t_eff + SHRINK * pair_eff) / (t_cnt + SHRINK)  # [T, P]
+        task_cz = (t_cz + SHRINK * pair_cz) / (t_cnt + SHRINK)
+
+        te, tc, tn = task_eff[task_idx], task_cz[task_idx], t_cnt[task_idx]  # [Q, P]
+
+        # neighbours' outcomes on each pair, falling back to the task record where none ran it
+        w = nbr_w[..., None] * has[nbr_idx]  # [Q, K, P]
+        mass = w.sum(1)  # [Q, P]
+        knn_eff = ((w * eff[nbr_idx]).sum(1) + SHRINK * 0.2 * te) / (mass + SHRINK * 0.2)
+        knn_cz = ((w * cz[nbr_idx]).sum(1) + SHRINK * 0.2 * tc) / (mass + SHRINK * 0.2)
+
+        q = task_idx.shape[0]
+        return torch.stack([
+            knn_eff, mass, knn_cz, te, tc, pair_eff[None].expand(q, -1),
+            torch.log1p(tot_cnt)[None].expand(q, -1) / 10, torch.log1p(tn) / 10,
+        ], dim=-1)
+
+    # ---- growth (no gradient involved) --------------------------------------------------------
+    def add_queries(self, ids: list[str], texts: list[str], tasks: Tensor, x: Tensor) -> Tensor:
+        """Append query nodes; return their indices."""
+        start = self.n_queries
+        self.query_ids = self.query_ids + list(ids)
+        self.query_texts = self.query_texts + list(texts)
+        self.query_task = torch.cat([self.query_task, tasks])
+        self.query_x = torch.cat([self.query_x, x])
+        return torch.arange(start, self.n_queries)
+
+    def add_outcomes(self, q: Tensor, m: Tensor, a: Tensor, effect: Tensor, cost: Tensor, latency: Tensor) -> None:
+        self.out_query = torch.cat([self.out_query, q])
+        self.out_model = torch.cat([self.out_model, m])
+        self.out_agent = torch.cat([self.out_agent, a])
+        self.out_effect = torch.cat([self.out_effect, effect])
+        self.out_cost = torch.cat([self.out_cost, cost])
+        self.out_latency = torch.cat([self.out_latency, latency])
+
+    # ---- persistence ---------------------------------------------------------------------------
+    TENSORS = ("query_task", "query_x", "task_x", "model_x", "model_num", "agent_x", "out_query", "out_model",
+               "out_agent", "out_effect", "out_cost", "out_latency", "nbr_idx", "nbr_sim")
+    LISTS = ("query_ids", "query_texts", "task_names", "model_names", "agent_names")
+    SCALARS = ("cost_loc", "cost_scale", "cost_eps", "lat_loc", "lat_scale")
+
+    def tensors(self) -> dict[str, Tensor]:
+        return {name: getattr(self, name).contiguous() for name in self.TENSORS}
+
+    def meta(self) -> dict:
+        return {**{n: list(getattr(self, n)) for n in self.LISTS}, **{n: getattr(self, n) for n in self.SCALARS}}
+
+    @classmethod
+    def from_parts(cls, tensors: dict[str, Tensor], meta: dict) -> GraphState:
+        return cls(**{n: tensors[n] for n in cls.TENSORS}, **{n: meta[n] for n in cls.LISTS},
+                   **{n: meta[n] for n in cls.SCALARS})
+
+
+def as_tensor(a: np.ndarray | list, dtype: torch.dtype = torch.float32) -> Tensor:
+    return torch.as_tensor(np.asarray(a), dtype=dtype)

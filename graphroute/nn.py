@@ -1,0 +1,147 @@
+"""The neural network: a heterogeneous GNN encoder and a (query, model, agent) pair decoder.
+
+This file holds only modules; it does no I/O and knows nothing of DataFrames.
+
+Shapes use: Q target queries, P candidate pairs (model × agent), H hidden size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import HeteroConv, MessagePassing
+
+__all__ = ["NetConfig", "EdgeSAGE", "HeteroEncoder", "PairDecoder", "RouterNet"]
+
+NODE_TYPES = ("query", "task", "model", "agent")
+
+
+@dataclass
+class NetConfig:
+    text_dim: int = 384  # size of the text embedding every node starts from
+    model_num_dim: int = 4  # numeric model-card features (log prices, has-price, log params)
+    edge_dim: int = 2  # outcome edge attributes: effect, standardised log cost
+    pair_dim: int = 8  # hand-derived pair statistics fed to the decoder (graph.PAIR_FEATURES)
+    hidden: int = 64  # width of every node representation
+    layers: int = 2  # message-passing rounds; 2 reaches model -> query -> model
+    dropout: float = 0.1
+    n_targets: int = 2  # effect logit + standardised log cost (+1 when latency is logged)
+
+
+class EdgeSAGE(MessagePassing):
+    """GraphSAGE with edge attributes: mean of MLP([x_src, edge_attr]) added to a root transform.
+
+    A node with no incoming edges keeps only its root transform, which is what a new model
+    with no logged runs should see.
+    """
+
+    def __init__(self, in_src: int, in_dst: int, out: int, edge_dim: int = 0) -> None:
+        super().__init__(aggr="mean")
+        self.edge_dim = edge_dim
+        self.msg = nn.Linear(in_src + edge_dim, out)
+        self.root = nn.Linear(in_dst, out, bias=False)
+
+    def forward(self, x: tuple[Tensor, Tensor] | Tensor, edge_index: Tensor,
+                edge_attr: Tensor | None = None) -> Tensor:
+        if isinstance(x, Tensor):
+            x = (x, x)
+        out = self.propagate(edge_index, x=x, edge_attr=edge_attr, size=(x[0].size(0), x[1].size(0)))
+        return out + self.root(x[1])
+
+    def message(self, x_j: Tensor, edge_attr: Tensor | None) -> Tensor:
+        if self.edge_dim:
+            x_j = torch.cat([x_j, edge_attr], dim=-1)
+        return F.relu(self.msg(x_j))
+
+
+class HeteroEncoder(nn.Module):
+    """Project every node type to H, then run ``layers`` rounds of HeteroConv(EdgeSAGE).
+
+    No node has an id embedding: a node's representation is a function of its text, its card
+    numbers and its edges only, so nodes added after training are encoded like trained ones.
+    """
+
+    def __init__(self, cfg: NetConfig, edge_types: list[tuple[str, str, str]],
+                 edge_dims: dict[tuple[str, str, str], int]) -> None:
+        super().__init__()
+        h = cfg.hidden
+        self.proj = nn.ModuleDict({
+            "query": nn.Linear(cfg.text_dim, h),
+            "task": nn.Linear(cfg.text_dim, h),
+            "model": nn.Linear(cfg.text_dim + cfg.model_num_dim, h),
+            "agent": nn.Linear(cfg.text_dim, h),
+        })
+        self.convs = nn.ModuleList([
+            HeteroConv({et: EdgeSAGE(h, h, h, edge_dims.get(et, 0)) for et in edge_types}, aggr="sum")
+            for _ in range(cfg.layers)
+        ])
+        self.norms = nn.ModuleList([
+            nn.ModuleDict({nt: nn.LayerNorm(h) for nt in NODE_TYPES}) for _ in range(cfg.layers)
+        ])
+        self.dropout = cfg.dropout
+
+    def forward(self, x_dict: dict[str, Tensor], edge_index_dict: dict, edge_attr_dict: dict) -> dict[str, Tensor]:
+        h = {nt: self.proj[nt](x) for nt, x in x_dict.items()}
+        for conv, norms in zip(self.convs, self.norms):
+            out = conv(h, edge_index_dict, edge_attr_dict=edge_attr_dict)
+            # residual: node types that receive no edge type keep their previous state
+            h = {nt: norms[nt](h[nt] + F.relu(out[nt])) if nt in out else h[nt] for nt in h}
+            h = {nt: F.dropout(v, self.dropout, self.training) for nt, v in h.items()}
+        return h
+
+
+class PairDecoder(nn.Module):
+    """MLP over [z_query, h_model, h_agent, z_query * h_model, pair statistics] -> targets."""
+
+    def __init__(self, cfg: NetConfig) -> None:
+        super().__init__()
+        h = cfg.hidden
+        self.mlp = nn.Sequential(
+            nn.Linear(4 * h + cfg.pair_dim, 2 * h), nn.ReLU(), nn.Dropout(cfg.dropout),
+            nn.Linear(2 * h, h), nn.ReLU(),
+            nn.Linear(h, cfg.n_targets),
+        )
+
+    def forward(self, z_q: Tensor, h_m: Tensor, h_a: Tensor, pair_feats: Tensor) -> Tensor:
+        # z_q [Q, H]; h_m, h_a [P, H]; pair_feats [Q, P, pair_dim] -> [Q, P, n_targets]
+        q, p = pair_feats.shape[:2]
+        zq = z_q[:, None, :].expand(q, p, -1)
+        hm = h_m[None, :, :].expand(q, p, -1)
+        ha = h_a[None, :, :].expand(q, p, -1)
+        return self.mlp(torch.cat([zq, hm, ha, zq * hm, pair_feats], dim=-1))
+
+
+class RouterNet(nn.Module):
+    """Encoder + query readout + pair decoder.
+
+    Target queries (the ones being predicted) are never nodes of the encoded graph: their
+    representation is read out from their own text, their nearest context queries and their
+    task, exactly as for a query never seen before.
+    """
+
+    def __init__(self, cfg: NetConfig, edge_types: list[tuple[str, str, str]],
+                 edge_dims: dict[tuple[str, str, str], int]) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = HeteroEncoder(cfg, edge_types, edge_dims)
+        h = cfg.hidden
+        self.query_in = nn.Linear(cfg.text_dim, h)
+        self.readout = nn.Sequential(nn.Linear(3 * h, h), nn.ReLU(), nn.LayerNorm(h))
+        self.decoder = PairDecoder(cfg)
+
+    def encode(self, data_dict: tuple[dict, dict, dict]) -> dict[str, Tensor]:
+        return self.encoder(*data_dict)
+
+    def read_queries(self, h: dict[str, Tensor], x_q: Tensor, nbr_idx: Tensor, nbr_w: Tensor,
+                     task_idx: Tensor) -> Tensor:
+        # x_q [Q, D]; nbr_idx, nbr_w [Q, K] (indices into context queries, weights summing to 1
+        # or all zero); task_idx [Q] -> z_q [Q, H]
+        nbr = (h["query"][nbr_idx] * nbr_w[..., None]).sum(1)
+        return self.readout(torch.cat([self.query_in(x_q), nbr, h["task"][task_idx]], dim=-1))
+
+    def decode(self, h: dict[str, Tensor], z_q: Tensor, pair_model: Tensor, pair_agent: Tensor,
+               pair_feats: Tensor) -> Tensor:
+        return self.decoder(z_q, h["model"][pair_model], h["agent"][pair_agent], pair_feats)

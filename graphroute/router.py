@@ -1,0 +1,680 @@
+"""`Router`: the graph-neural router (fit, predict, select, grow without retraining, save/load).
+
+Training matches inference. Each epoch splits the training queries into context queries (in
+the graph, with their outcome edges) and target queries (predicted from their text, their
+nearest context queries and their task, with no outcome edges of their own: exactly what a new
+query looks like). A few models (and agents) per epoch are shown through only a handful of
+outcome edges, so that a model added later with a few logged runs is in-distribution.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import __version__
+from .base import BaseRouter, cost_ranges
+from .catalog import AgentCard, Catalog, ModelCard, TaskCard
+from .embed import Embedder, get_embedder
+from .errors import ConfigError, LogsError, NotFittedError, RouterFileError
+from .graph import EDGE_DIMS, EDGE_TYPES, PAIR_FEATURES, GraphState, model_numeric
+from .logs import DEFAULT_AGENT, aggregate_runs, validate_logs
+from .nn import NetConfig, RouterNet
+from .text import learn_prefixes, strip_prefixes
+
+__all__ = ["Router", "load", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "graphroute-router"
+FORMAT_VERSION = 1
+DEFAULT_CACHE = Path(os.environ.get("GRAPHROUTE_CACHE", Path.home() / ".cache" / "graphroute"))
+
+
+def neighbor_weights(sim: Tensor, temperature: float) -> Tensor:
+    """Softmax of similarities over the valid (finite) neighbours; a row with none gets zeros."""
+    valid = torch.isfinite(sim)
+    s = torch.where(valid, sim, torch.full_like(sim, -1e9)) / temperature
+    w = torch.softmax(s, dim=1) * valid
+    return w / w.sum(1, keepdim=True).clamp_min(1e-12)
+
+
+@dataclass
+class _Live:
+    """What predictions read; replaced whole (never edited) so readers in other threads see one state."""
+
+    state: GraphState
+    h: list[dict[str, Tensor]]  # encoder output per ensemble member
+    mats: tuple[Tensor, Tensor, Tensor]  # outcome matrices over all edges
+    candidates: pd.DataFrame
+    cost_range: dict[str, tuple[float, float]]
+
+
+class Router(BaseRouter):
+    """Graph-neural router over task, query, model and agent nodes.
+
+    Parameters (stored as given; checked in ``fit``):
+        embedder: text embedder name ("minilm", "minilm-static", "hash") or an Embedder.
+        hidden: node representation width.  layers: message-passing rounds.
+        k_neighbors: query-query neighbours per query.  knn_temperature: softmax temperature of
+            neighbour weights (lower trusts the nearest more).
+        epochs, lr, weight_decay, dropout: optimisation.  patience: epochs without validation
+            improvement before stopping.
+        target_fraction: share of training queries predicted (held out of the graph) per epoch.
+        fewshot_fraction, fewshot_max: share of models shown through at most ``fewshot_max`` edges per epoch.
+        validation_fraction: share of queries (per task) kept for early stopping.
+        n_ensemble: members trained from different seeds and averaged.
+        strip_boilerplate: learn per-task shared prompt prefixes and strip them before embedding.
+        cache_dir: embedding cache (None: $GRAPHROUTE_CACHE or ~/.cache/graphroute; False: none).
+        seed: every random choice derives from it.  progress: show a progress bar (None: for long fits).
+    """
+
+    def __init__(self, *, embedder: str | Embedder = "minilm", hidden: int = 64, layers: int = 2,
+                 k_neighbors: int = 10, knn_temperature: float = 0.05, epochs: int = 300, lr: float = 3e-3,
+                 weight_decay: float = 1e-5, dropout: float = 0.1, patience: int = 40,
+                 target_fraction: float = 0.3, fewshot_fraction: float = 0.2, fewshot_max: int = 50,
+                 validation_fraction: float = 0.1, n_ensemble: int = 1, strip_boilerplate: bool = True,
+                 cache_dir: str | Path | bool | None = None, seed: int = 0, progress: bool | None = None) -> None:
+        self.embedder = embedder
+        self.hidden = hidden
+        self.layers = layers
+        self.k_neighbors = k_neighbors
+        self.knn_temperature = knn_temperature
+        self.epochs = epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.patience = patience
+        self.target_fraction = target_fraction
+        self.fewshot_fraction = fewshot_fraction
+        self.fewshot_max = fewshot_max
+        self.validation_fraction = validation_fraction
+        self.n_ensemble = n_ensemble
+        self.strip_boilerplate = strip_boilerplate
+        self.cache_dir = cache_dir
+        self.seed = seed
+        self.progress = progress
+
+    # ------------------------------------------------------------------ parameters
+    def _check_params(self) -> None:
+        ints = {"hidden": 1, "layers": 1, "k_neighbors": 1, "epochs": 1, "patience": 1, "n_ensemble": 1,
+                "fewshot_max": 0}
+        for name, lo in ints.items():
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+                raise ConfigError(f"Router parameter {name} must be an integer >= {lo}; got {v!r}.")
+        for name, lo, hi in (("target_fraction", 0.0, 1.0), ("fewshot_fraction", 0.0, 1.0),
+                             ("validation_fraction", 0.0, 0.9), ("dropout", 0.0, 0.9)):
+            v = getattr(self, name)
+            if not isinstance(v, int | float) or not (lo <= v <= hi) or (name == "target_fraction" and v in (0, 1)):
+                raise ConfigError(f"Router parameter {name} must be a number in [{lo}, {hi}]"
+                                  f"{' (exclusive)' if name == 'target_fraction' else ''}; got {v!r}.")
+        for name in ("lr", "knn_temperature"):
+            v = getattr(self, name)
+            if not isinstance(v, int | float) or not v > 0 or not math.isfinite(v):
+                raise ConfigError(f"Router parameter {name} must be a number > 0; got {v!r}.")
+        if not isinstance(self.weight_decay, int | float) or self.weight_decay < 0:
+            raise ConfigError(f"Router parameter weight_decay must be >= 0; got {self.weight_decay!r}.")
+
+    def _embedder(self) -> Embedder:
+        if not hasattr(self, "embedder_"):
+            cache = None if self.cache_dir is False else (self.cache_dir or DEFAULT_CACHE)
+            self.embedder_ = get_embedder(self.embedder, cache_dir=cache)
+        return self.embedder_
+
+    def _embed(self, texts: list[str]) -> Tensor:
+        stripped = [strip_prefixes(t, self.prefixes_) for t in texts]
+        return torch.as_tensor(np.asarray(self._embedder().encode(stripped), dtype=np.float32))
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, logs, models=None, agents=None, tasks=None) -> Router:
+        """Learn from logged runs (a DataFrame in the canonical schema, see ``graphroute.read_logs``).
+
+        models / agents / tasks: optional cards (list of dicts, dict, DataFrame or path); a
+        name in the logs without a card is described by its name, with a warning.
+        """
+        self._check_params()
+        logs = validate_logs(logs)
+        if logs["model"].nunique() < 1:
+            raise LogsError("The logs name no model; a router needs at least one model to choose.")
+        self.catalog_ = Catalog.from_logs(logs, models=models, agents=agents, tasks=tasks)
+        if hasattr(self, "embedder_") and self.embedder is not self.embedder_ and not isinstance(self.embedder, Embedder):
+            del self.embedder_  # parameters may have changed since the last fit
+        agg = aggregate_runs(logs)
+        queries = agg.drop_duplicates("query_id")[["query_id", "query", "task"]].reset_index(drop=True)
+        self.prefixes_ = learn_prefixes(queries.groupby("task")["query"].apply(list)) if self.strip_boilerplate else []
+
+        state = self._new_state(queries, agg)
+        state.fit_scales()
+        state.refresh_neighbors(self._k0())
+        self.has_latency_ = state.has_latency
+        self.net_config_ = NetConfig(text_dim=state.query_x.shape[1], hidden=self.hidden, layers=self.layers,
+                                     dropout=self.dropout, pair_dim=len(PAIR_FEATURES),
+                                     n_targets=3 if self.has_latency_ else 2)
+        val = self._validation_mask(state)
+        self.nets_, self.history_ = [], []
+        for member in range(self.n_ensemble):
+            net, hist = self._train_member(state, val, self.seed + 1000 * member, member)
+            self.nets_.append(net)
+            self.history_.append(hist)
+        self._publish(state)
+        return self
+
+    def _k0(self) -> int:
+        return max(3 * self.k_neighbors, self.k_neighbors + 20)
+
+    def _new_state(self, queries: pd.DataFrame, agg: pd.DataFrame) -> GraphState:
+        cat = self.catalog_
+        task_names = list(cat.tasks)
+        model_names = list(cat.models)
+        agent_names = list(cat.agents)
+        t_ix = {n: i for i, n in enumerate(task_names)}
+        m_ix = {n: i for i, n in enumerate(model_names)}
+        a_ix = {n: i for i, n in enumerate(agent_names)}
+        q_ix = {q: i for i, q in enumerate(queries["query_id"])}
+        emb = self._embedder()
+        lat = agg["latency_s"].to_numpy(float) if "latency_s" in agg else np.full(len(agg), np.nan)
+        return GraphState(
+            query_ids=list(queries["query_id"]), query_texts=list(queries["query"]),
+            query_task=torch.tensor([t_ix[t] for t in queries["task"]], dtype=torch.long),
+            query_x=self._embed(list(queries["query"])),
+            task_names=task_names,
+            task_x=torch.as_tensor(emb.encode([cat.tasks[n].text() for n in task_names]), dtype=torch.float32),
+            model_names=model_names,
+            model_x=torch.as_tensor(emb.encode([cat.models[n].text() for n in model_names]), dtype=torch.float32),
+            model_num=torch.tensor([model_numeric(c.price_in, c.price_out, c.params_b)
+                                    for c in cat.models.values()], dtype=torch.float32).view(-1, 4),
+            agent_names=agent_names,
+            agent_x=torch.as_tensor(emb.encode([cat.agents[n].text() for n in agent_names]), dtype=torch.float32),
+            out_query=torch.tensor(agg["query_id"].map(q_ix).to_numpy(), dtype=torch.long),
+            out_model=torch.tensor(agg["model"].map(m_ix).to_numpy(), dtype=torch.long),
+            out_agent=torch.tensor(agg["agent"].map(a_ix).to_numpy(), dtype=torch.long),
+            out_effect=torch.tensor(agg["effect"].to_numpy(float), dtype=torch.float32),
+            out_cost=torch.tensor(agg["cost"].to_numpy(float), dtype=torch.float32),
+            out_latency=torch.tensor(lat, dtype=torch.float32),
+        )
+
+    def _validation_mask(self, state: GraphState) -> Tensor:
+        """Per task, a seeded share of queries held out for early stopping (none for tiny tasks)."""
+        rng = np.random.default_rng(self.seed)
+        val = torch.zeros(state.n_queries, dtype=torch.bool)
+        if self.validation_fraction <= 0:
+            return val
+        tasks = state.query_task.numpy()
+        for t in np.unique(tasks):
+            idx = np.flatnonzero(tasks == t)
+            n = int(round(len(idx) * self.validation_fraction))
+            if len(idx) >= 10 and n >= 1:
+                val[rng.choice(idx, n, replace=False)] = True
+        return val
+
+    def _episode(self, state: GraphState, pool: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        """Split ``pool`` into context and targets; hide most edges of a few models (few-shot)."""
+        ids = pool.nonzero().flatten().numpy()
+        rng.shuffle(ids)
+        n_t = max(1, int(round(len(ids) * self.target_fraction)))
+        targets = torch.zeros(state.n_queries, dtype=torch.bool)
+        targets[ids[:n_t]] = True
+        context = pool & ~targets
+        visible = torch.ones(state.out_query.shape[0], dtype=torch.bool)
+        for names, col in ((state.model_names, state.out_model), (state.agent_names, state.out_agent)):
+            if len(names) < 3 or self.fewshot_fraction <= 0:
+                continue
+            chosen = np.flatnonzero(rng.random(len(names)) < self.fewshot_fraction)
+            for node in chosen:
+                edges = ((col == int(node)) & context[state.out_query]).nonzero().flatten().numpy()
+                keep = int(rng.integers(0, self.fewshot_max + 1))
+                if len(edges) > keep:
+                    hide = rng.choice(edges, len(edges) - keep, replace=False)
+                    visible[torch.as_tensor(hide)] = False
+        return context, targets, visible
+
+    def _forward(self, net: RouterNet, state: GraphState, context: Tensor, visible: Tensor,
+                 targets: Tensor) -> Tensor:
+        """Predictions [Q, P, n_targets] for the ``targets`` queries given the context graph."""
+        data = state.hetero_data(context, visible, self.k_neighbors)
+        h = net.encode((data.x_dict, data.edge_index_dict, data.edge_attr_dict))
+        t_idx = targets.nonzero().flatten()
+        nbr, sim = state.restrict(state.nbr_idx[t_idx], state.nbr_sim[t_idx], context, self.k_neighbors)
+        w = neighbor_weights(sim, self.knn_temperature)
+        rows = visible & context[state.out_query]
+        feats = state.pair_features(nbr, w, state.query_task[t_idx], rows)
+        z = net.read_queries(h, state.query_x[t_idx], nbr, w, state.query_task[t_idx])
+        pm, pa = self._pair_tensors(state)
+        return net.decode(h, z, pm, pa, feats)
+
+    @staticmethod
+    def _pair_tensors(state: GraphState) -> tuple[Tensor, Tensor]:
+        pairs = torch.tensor(state.pairs, dtype=torch.long).view(-1, 2)
+        return pairs[:, 0], pairs[:, 1]
+
+    def _loss(self, state: GraphState, out: Tensor, targets: Tensor, labels) -> Tensor:
+        eff, cz, cnt, lat, lat_cnt = labels
+        t_idx = targets.nonzero().flatten()
+        m = cnt[t_idx] > 0  # [Q, P] pairs actually run on the target queries
+        loss = F.binary_cross_entropy_with_logits(out[..., 0][m], eff[t_idx][m])
+        loss = loss + 0.5 * F.mse_loss(out[..., 1][m], cz[t_idx][m])
+        if out.shape[-1] > 2:
+            ml = lat_cnt[t_idx] > 0
+            if ml.any():
+                loss = loss + 0.5 * F.mse_loss(out[..., 2][ml], lat[t_idx][ml])
+        return loss
+
+    def _labels(self, state: GraphState):
+        eff, cz, cnt = state.outcome_matrix(torch.ones(state.out_query.shape[0], dtype=torch.bool))
+        ok = torch.isfinite(state.out_latency)
+        n, n_p = state.n_queries, len(state.pairs)
+        flat = state.out_query[ok] * n_p + state.pair_index(state.out_model[ok], state.out_agent[ok])
+        lc = torch.zeros(n * n_p).index_add_(0, flat, torch.ones(flat.shape[0]))
+        ls = torch.zeros(n * n_p).index_add_(0, flat, state.lat_z(state.out_latency[ok]))
+        return eff, cz, cnt, (ls / lc.clamp_min(1)).view(n, n_p), lc.view(n, n_p)
+
+    def _show_progress(self, state: GraphState) -> bool:
+        if self.progress is not None:
+            return bool(self.progress)
+        return state.out_query.shape[0] * self.epochs > 5_000_000
+
+    def _train_member(self, state: GraphState, val: Tensor, seed: int, member: int) -> tuple[RouterNet, list[dict]]:
+        from tqdm.auto import tqdm
+
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        net = RouterNet(self.net_config_, EDGE_TYPES, EDGE_DIMS)
+        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        labels = self._labels(state)
+        pool = ~val
+        all_edges = torch.ones(state.out_query.shape[0], dtype=torch.bool)
+        best, best_state, since, hist = math.inf, None, 0, []
+        bar = tqdm(range(self.epochs), desc=f"fit member {member + 1}/{self.n_ensemble}",
+                   disable=not self._show_progress(state), leave=False)
+        for epoch in bar:
+            net.train()
+            context, targets, visible = self._episode(state, pool, rng)
+            loss = self._loss(state, self._forward(net, state, context, visible, targets), targets, labels)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            rec = {"epoch": epoch, "train_loss": loss.item()}
+            if val.any():
+                net.eval()
+                with torch.no_grad():
+                    vloss = float(self._loss(state, self._forward(net, state, pool, all_edges, val), val, labels))
+                rec["val_loss"] = vloss
+                if vloss < best - 1e-5:
+                    best, since = vloss, 0
+                    best_state = copy.deepcopy(net.state_dict())
+                else:
+                    since += 1
+                bar.set_postfix(val=f"{vloss:.4f}")
+            hist.append(rec)
+            if since >= self.patience:
+                break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        net.eval()
+        return net, hist
+
+    # ------------------------------------------------------------------ live state
+    def _publish(self, state: GraphState) -> None:
+        """Encode the whole graph once per member and make it what predictions read."""
+        everything = torch.ones(state.n_queries, dtype=torch.bool)
+        edges = torch.ones(state.out_query.shape[0], dtype=torch.bool)
+        data = state.hetero_data(everything, edges, self.k_neighbors)
+        with torch.no_grad():
+            hs = [net.encode((data.x_dict, data.edge_index_dict, data.edge_attr_dict)) for net in self.nets_]
+        pm, pa = self._pair_tensors(state)
+        cands = pd.DataFrame({"model": [state.model_names[i] for i in pm.tolist()],
+                              "agent": [state.agent_names[i] for i in pa.tolist()]})
+        self._live = _Live(state=state, h=hs, mats=state.outcome_matrix(edges), candidates=cands,
+                           cost_range=self._cost_range(state))
+
+    @staticmethod
+    def _cost_range(state: GraphState) -> dict[str, tuple[float, float]]:
+        frame = pd.DataFrame({"task": [state.task_names[i] for i in state.query_task[state.out_query].tolist()],
+                              "cost": state.out_cost.numpy()})
+        return cost_ranges(frame) if len(frame) else {"*": (0.0, 1.0)}
+
+    @property
+    def candidates_(self) -> pd.DataFrame:
+        if not hasattr(self, "_live"):
+            raise AttributeError("candidates_")  # makes hasattr() false before fit
+        return self._live.candidates
+
+    @property
+    def cost_range_(self) -> dict[str, tuple[float, float]]:
+        self._check_fitted()
+        return self._live.cost_range
+
+    @property
+    def state_(self) -> GraphState:
+        self._check_fitted()
+        return self._live.state
+
+    @property
+    def has_latency(self) -> bool:
+        return bool(getattr(self, "has_latency_", False))
+
+    # ------------------------------------------------------------------ predict
+    def _task_index(self, state: GraphState, tasks: list[str | None], nbr: Tensor, w: Tensor) -> Tensor:
+        known = {n: i for i, n in enumerate(state.task_names)}
+        out = []
+        for i, t in enumerate(tasks):
+            if t is None:
+                # the task its neighbours vote for (weighted by similarity)
+                votes = torch.zeros(len(state.task_names)).index_add_(0, state.query_task[nbr[i]], w[i])
+                out.append(int(votes.argmax()))
+            elif t in known:
+                out.append(known[t])
+            else:
+                raise ConfigError(f"Unknown task {t!r}; the router knows {state.task_names}. Pass tasks=None to "
+                                  f"let it infer the task from similar past queries, or add it with "
+                                  f"router.add_task({t!r}, description=...).")
+        return torch.tensor(out, dtype=torch.long)
+
+    def _predict_arrays(self, queries: list[str], tasks: list[str | None]) -> dict[str, np.ndarray]:
+        live = self._live  # one consistent snapshot, even if another thread grows the router meanwhile
+        state = live.state
+        x = self._embed(queries)
+        effect, cz, lz = [], [], []
+        task_idx_all = []
+        block = 2048
+        with torch.no_grad():
+            for s in range(0, len(queries), block):
+                xb = x[s:s + block]
+                nbr, sim = state.neighbors_of(xb, self.k_neighbors)
+                w = neighbor_weights(sim, self.knn_temperature)
+                t_idx = self._task_index(state, tasks[s:s + block], nbr, w)
+                task_idx_all.append(t_idx)
+                feats = state.pair_features(nbr, w, t_idx, None, mats=live.mats)
+                pm, pa = self._pair_tensors(state)
+                outs = []
+                for net, h in zip(self.nets_, live.h):
+                    z = net.read_queries(h, xb, nbr, w, t_idx)
+                    outs.append(net.decode(h, z, pm, pa, feats))
+                out = torch.stack(outs)  # [members, Q, P, n_targets]
+                effect.append(torch.sigmoid(out[..., 0]).mean(0))
+                cz.append(out[..., 1].mean(0))
+                if out.shape[-1] > 2:
+                    lz.append(out[..., 2].mean(0))
+        t_all = torch.cat(task_idx_all).tolist()
+        res = {"task": np.array([state.task_names[i] for i in t_all], dtype=object),
+               "effect": torch.cat(effect).numpy(), "cost": state.cost_from_z(torch.cat(cz)).numpy()}
+        if lz:
+            res["latency_s"] = state.lat_from_z(torch.cat(lz)).numpy()
+        return res
+
+    def evidence(self, query: str, task: str | None = None, k: int = 5) -> pd.DataFrame:
+        """The k nearest past queries and how each candidate did on them (one row per outcome)."""
+        self._check_fitted()
+        live = self._live
+        state = live.state
+        nbr, sim = state.neighbors_of(self._embed([query]), k)
+        rows = []
+        for rank, (qi, s) in enumerate(zip(nbr[0].tolist(), sim[0].tolist())):
+            e = (state.out_query == qi).nonzero().flatten()
+            for j in e.tolist():
+                rows.append({"rank": rank, "query_id": state.query_ids[qi], "query": state.query_texts[qi],
+                             "task": state.task_names[int(state.query_task[qi])], "similarity": s,
+                             "model": state.model_names[int(state.out_model[j])],
+                             "agent": state.agent_names[int(state.out_agent[j])],
+                             "effect": float(state.out_effect[j]), "cost": float(state.out_cost[j])})
+        cols = ["rank", "query_id", "query", "task", "similarity", "model", "agent", "effect", "cost"]
+        return pd.DataFrame(rows, columns=cols)
+
+    # ------------------------------------------------------------------ growth without retraining
+    _lock = threading.RLock()
+
+    def add_model(self, name: str, description: str = "", price_in: float | None = None,
+                  price_out: float | None = None, params_b: float | None = None, runs=None) -> Router:
+        """Add a model node (card + optional logged runs); no parameter changes, no gradient step."""
+        card = ModelCard(name=name, description=description, price_in=price_in, price_out=price_out,
+                         params_b=params_b)
+        return self._add_node("model", card, runs)
+
+    def add_agent(self, name: str, description: str = "", runs=None) -> Router:
+        """Add an agent (strategy) node with an optional few logged runs; no retraining."""
+        return self._add_node("agent", AgentCard(name=name, description=description), runs)
+
+    def add_task(self, name: str, description: str = "") -> Router:
+        """Add a task node so that queries can be routed under that task name."""
+        return self._add_node("task", TaskCard(name=name, description=description), None)
+
+    def _add_node(self, kind: str, card, runs) -> Router:
+        self._check_fitted()
+        with self._lock:
+            state = copy.copy(self._live.state)
+            names = getattr(state, f"{kind}_names")
+            if card.name in names:
+                raise ConfigError(f"The router already has a {kind} named {card.name!r}; "
+                                  f"remove it first (router.remove_{kind}) or pick another name.")
+            x = torch.as_tensor(self._embedder().encode([card.text()]), dtype=torch.float32)
+            setattr(state, f"{kind}_names", names + [card.name])
+            setattr(state, f"{kind}_x", torch.cat([getattr(state, f"{kind}_x"), x]))
+            if kind == "model":
+                num = torch.tensor([model_numeric(card.price_in, card.price_out, card.params_b)], dtype=torch.float32)
+                state.model_num = torch.cat([state.model_num, num])
+            self.catalog_ = self.catalog_.with_card(kind, card)
+            if runs is not None:
+                runs = pd.DataFrame(runs).copy() if not isinstance(runs, pd.DataFrame) else runs.copy()
+                if kind in ("model", "agent") and kind not in runs.columns:
+                    runs[kind] = card.name
+                state = self._absorb(state, runs)
+            self._publish(state)
+        return self
+
+    def observe(self, new_logs) -> Router:
+        """New logged outcomes join the graph (new queries become nodes); no gradient step.
+
+        Every model, agent and task named must already be known: add new ones with add_model /
+        add_agent / add_task first.
+        """
+        self._check_fitted()
+        with self._lock:
+            state = self._absorb(copy.copy(self._live.state), new_logs)
+            self._publish(state)
+        return self
+
+    def _absorb(self, state: GraphState, logs) -> GraphState:
+        logs = validate_logs(logs)
+        for kind in ("model", "agent", "task"):
+            known = set(getattr(state, f"{kind}_names"))
+            unknown = sorted(set(logs[kind]) - known)
+            if unknown:
+                raise LogsError(f"The logs name {kind}(s) {unknown} that the router does not know (it knows "
+                                f"{sorted(known)}). Add them first with router.add_{kind}(name, description=...).")
+        agg = aggregate_runs(logs)
+        q_ix = {q: i for i, q in enumerate(state.query_ids)}
+        new_q = agg.drop_duplicates("query_id")
+        new_q = new_q[~new_q["query_id"].isin(q_ix)]
+        if len(new_q):
+            t_ix = {n: i for i, n in enumerate(state.task_names)}
+            idx = state.add_queries(list(new_q["query_id"]), list(new_q["query"]),
+                                    torch.tensor([t_ix[t] for t in new_q["task"]], dtype=torch.long),
+                                    self._embed(list(new_q["query"])))
+            q_ix.update(dict(zip(new_q["query_id"], idx.tolist())))
+            state.refresh_neighbors(self._k0())
+        m_ix = {n: i for i, n in enumerate(state.model_names)}
+        a_ix = {n: i for i, n in enumerate(state.agent_names)}
+        lat = agg["latency_s"].to_numpy(float) if "latency_s" in agg else np.full(len(agg), np.nan)
+        state.add_outcomes(torch.tensor(agg["query_id"].map(q_ix).to_numpy(), dtype=torch.long),
+                           torch.tensor(agg["model"].map(m_ix).to_numpy(), dtype=torch.long),
+                           torch.tensor(agg["agent"].map(a_ix).to_numpy(), dtype=torch.long),
+                           torch.tensor(agg["effect"].to_numpy(float), dtype=torch.float32),
+                           torch.tensor(agg["cost"].to_numpy(float), dtype=torch.float32),
+                           torch.tensor(lat, dtype=torch.float32))
+        return state
+
+    def remove_model(self, name: str) -> Router:
+        """Drop a model node and its outcome edges (it will not be chosen); no retraining."""
+        return self._remove_node("model", name)
+
+    def remove_agent(self, name: str) -> Router:
+        """Drop an agent node and its outcome edges; no retraining."""
+        return self._remove_node("agent", name)
+
+    def _remove_node(self, kind: str, name: str) -> Router:
+        self._check_fitted()
+        with self._lock:
+            state = copy.copy(self._live.state)
+            names = getattr(state, f"{kind}_names")
+            if name not in names:
+                raise ConfigError(f"The router has no {kind} named {name!r}; it has {names}.")
+            if len(names) == 1:
+                raise ConfigError(f"Cannot remove {name!r}: it is the router's only {kind}.")
+            i = names.index(name)
+            keep = torch.ones(len(names), dtype=torch.bool)
+            keep[i] = False
+            remap = torch.cumsum(keep.long(), 0) - 1
+            setattr(state, f"{kind}_names", [n for n in names if n != name])
+            setattr(state, f"{kind}_x", getattr(state, f"{kind}_x")[keep])
+            if kind == "model":
+                state.model_num = state.model_num[keep]
+            col = getattr(state, f"out_{kind}")
+            e = col != i
+            for f in ("out_query", "out_model", "out_agent", "out_effect", "out_cost", "out_latency"):
+                setattr(state, f, getattr(state, f)[e])
+            setattr(state, f"out_{kind}", remap[getattr(state, f"out_{kind}")])
+            self.catalog_ = self.catalog_.without_card(kind, name)
+            self._publish(state)
+        return self
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path, *, max_text_chars: int | None = None, half: bool = False) -> Path:
+        """Write the router to a directory of JSON + safetensors (no pickle), atomically.
+
+        max_text_chars: keep only the start of stored query texts (used for evidence only);
+        half: store embeddings as float16 (smaller; predictions change in the 3rd decimal).
+        """
+        from safetensors.torch import save_file
+
+        self._check_fitted()
+        if not isinstance(self.embedder, str):
+            if self._embedder().name not in __import__("graphroute.embed", fromlist=["EMBEDDERS"]).EMBEDDERS:
+                raise ConfigError(f"Cannot save a router whose embedder {self._embedder().name!r} is not registered; "
+                                  "register it with graphroute.embed.register_embedder so load() can rebuild it.")
+        path = Path(path)
+        live = self._live
+        tensors = live.state.tensors()
+        if half:
+            for k in ("query_x", "task_x", "model_x", "agent_x"):
+                tensors[k] = tensors[k].half()
+        meta = live.state.meta()
+        if max_text_chars is not None:
+            meta["query_texts"] = [t[:max_text_chars] for t in meta["query_texts"]]
+        params = self.get_params()
+        params["embedder"] = self._embedder().name if not isinstance(self.embedder, str) else self.embedder
+        params["cache_dir"] = None if params["cache_dir"] in (None, False) else str(params["cache_dir"])
+        config = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "graphroute_version": __version__,
+            "params": params, "net_config": asdict(self.net_config_), "n_members": len(self.nets_),
+            "prefixes": self.prefixes_, "has_latency": self.has_latency_, "catalog": self.catalog_.to_dict(),
+            "state_meta": meta, "history": self.history_,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        try:
+            (tmp / "config.json").write_text(json.dumps(config))
+            save_file(tensors, str(tmp / "graph.safetensors"))
+            for i, net in enumerate(self.nets_):
+                save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / f"net_{i}.safetensors"))
+            files = sorted(p.name for p in tmp.iterdir())
+            manifest = {"format": FORMAT, "files": {f: _sha256(tmp / f) for f in files}}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+            old = None
+            if path.exists():
+                old = path.parent / f".{path.name}.old-{os.getpid()}-{threading.get_ident()}"
+                os.replace(path, old)
+            os.replace(tmp, path)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load(path: str | Path, *, embedder: str | Embedder | None = None, cache_dir=None) -> Router:
+    """Load a router saved with ``Router.save``; checks every file's hash and the format version.
+
+    embedder: override the saved embedder (e.g. a custom registered one); cache_dir likewise.
+    Raises RouterFileError when the directory is missing, damaged, tampered or of another version.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_dir():
+        raise RouterFileError(f"No saved router at {str(path)!r} (not a directory). Save one with router.save(path), "
+                              "or check the path.")
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+        files = manifest["files"]
+        if not isinstance(files, dict):
+            raise TypeError("files is not a mapping")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RouterFileError(f"{path}/manifest.json is missing or unreadable ({exc}); the directory is not a complete "
+                              "saved router. Save it again.") from None
+    for name, digest in files.items():
+        f = path / name
+        if Path(name).name != name or name.startswith("."):
+            raise RouterFileError(f"The manifest of {path} names {name!r}, which is not a plain file name; refusing it.")
+        if not f.is_file():
+            raise RouterFileError(f"{f} is missing; the saved router is incomplete. Save it again.")
+        if _sha256(f) != digest:
+            raise RouterFileError(f"{f} does not match its recorded hash: the file was truncated, corrupted or "
+                                  "edited. Restore it or save the router again.")
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise RouterFileError(f"{path}/config.json is unreadable ({exc}).") from None
+    if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
+        raise RouterFileError(f"{path} holds format {config.get('format')!r} version {config.get('format_version')!r}; "
+                              f"this graphroute ({__version__}) reads {FORMAT!r} version {FORMAT_VERSION}. "
+                              "Re-save it with a matching graphroute version.")
+    try:
+        params = dict(config["params"])
+        if embedder is not None:
+            params["embedder"] = embedder
+        if cache_dir is not None:
+            params["cache_dir"] = cache_dir
+        router = Router(**params)
+        tensors = load_file(str(path / "graph.safetensors"))
+        for k in ("query_x", "task_x", "model_x", "agent_x"):
+            tensors[k] = tensors[k].float()
+        state = GraphState.from_parts(tensors, config["state_meta"])
+        router.net_config_ = NetConfig(**config["net_config"])
+        router.prefixes_ = list(config["prefixes"])
+        router.has_latency_ = bool(config["has_latency"])
+        router.catalog_ = Catalog.from_dict(config["catalog"])
+        router.history_ = config.get("history", [])
+        router.nets_ = []
+        for i in range(int(config["n_members"])):
+            net = RouterNet(router.net_config_, EDGE_TYPES, EDGE_DIMS)
+            net.load_state_dict(load_file(str(path / f"net_{i}.safetensors")), strict=True)
+            net.eval()
+            router.nets_.append(net)
+    except (KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as exc:
+        raise RouterFileError(f"{path} could not be rebuilt ({type(exc).__name__}: {exc}); it was written by an "
+                              "incompatible graphroute or edited. Save it again.") from None
+    router._publish(state)
+    return router

@@ -1,0 +1,48 @@
+"""Text normalisation before embedding: learned boilerplate prefixes.
+
+Logged prompts often start with the same long few-shot block for every query of a task
+(RouterBench's 5-shot prompts share 1,200-1,650 characters). A sentence encoder that
+truncates at 256 word pieces then sees the same text for every query of the task, and the
+query-query neighbours become meaningless. We learn, per task, the prefix every query of the
+task shares, and strip any learned prefix from a query before it is embedded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+__all__ = ["learn_prefixes", "strip_prefixes"]
+
+MIN_PREFIX_CHARS = 64  # shorter shared prefixes ("Question: ") carry little and cost nothing
+MIN_QUERIES = 5  # a prefix shared by 2 queries is a coincidence, not boilerplate
+
+
+def learn_prefixes(groups: Iterable[Sequence[str]], min_chars: int = MIN_PREFIX_CHARS,
+                   min_queries: int = MIN_QUERIES) -> list[str]:
+    """Return the boilerplate prefix of each group of texts (one group per task), longest first.
+
+    The prefix is cut back to its last line break (or, in one-line text, its last space) so that a query starting in the
+    middle of a shared word keeps that word.
+    """
+    prefixes: set[str] = set()
+    for texts in groups:
+        texts = list(dict.fromkeys(texts))  # unique, order kept
+        if len(texts) < min_queries:
+            continue
+        common = os.path.commonprefix(texts)
+        cut = common.rfind("\n")
+        if cut < 0:
+            cut = common.rfind(" ")
+        common = common[: cut + 1] if cut >= 0 else ""
+        if len(common) >= min_chars:
+            prefixes.add(common)
+    return sorted(prefixes, key=len, reverse=True)
+
+
+def strip_prefixes(text: str, prefixes: Sequence[str]) -> str:
+    """Remove the longest learned prefix ``text`` starts with; never return an empty string."""
+    for p in prefixes:  # longest first
+        if text.startswith(p) and len(text) > len(p) and text[len(p):].strip():
+            return text[len(p):]
+    return text
