@@ -22,7 +22,8 @@ from .errors import (  # noqa: E402
     NotFittedError,
     RouterFileError,
 )
-from .logs import aggregate_runs, read_llmrouter, read_logs, read_routerbench, validate_logs  # noqa: E402
+from .logs import aggregate_runs, read_logs, validate_logs  # noqa: E402
+from .synthetic import make_synthetic  # noqa: E402
 from .router import Router, load  # noqa: E402
 from .selection import DEFAULT_WEIGHTS, Selection  # noqa: E402
 from .default import default_router, select, select_many  # noqa: E402
@@ -31,8 +32,26 @@ __all__ = [
     "__version__",
     "Router", "BaseRouter", "clone", "load", "Selection", "DEFAULT_WEIGHTS",
     "select", "select_many", "default_router",
-    "read_logs", "read_routerbench", "read_llmrouter", "validate_logs", "aggregate_runs",
+    "read_logs", "read_routerbench", "read_llmrouter", "read_llmrouter_splits", "read_routellm",
+    "read_tree_of_thoughts", "read_marble", "validate_logs", "aggregate_runs", "make_synthetic",
+    "load_dataset", "DATASETS", "data_dir",
     "ModelCard", "AgentCard", "TaskCard", "Catalog", "read_cards",
     "GraphRouteError", "LogsError", "CardError", "ConfigError", "NotFittedError", "InfeasibleError",
     "RouterFileError", "EmbedderError", "DataNotFoundError",
 ]
+
+
+# Format readers and shared datasets import pandas/pyarrow paths lazily: most callers never need them.
+_LAZY = {
+    "read_routerbench": "loaders", "read_llmrouter": "loaders", "read_llmrouter_splits": "loaders",
+    "read_routellm": "loaders", "read_tree_of_thoughts": "loaders", "read_marble": "loaders",
+    "load_dataset": "datasets", "DATASETS": "datasets", "data_dir": "datasets",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'graphroute' has no attribute {name!r}")
