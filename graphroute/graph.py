@@ -176,17 +176,22 @@ class GraphState:
         return torch.where(mask, idx, torch.zeros_like(idx)), torch.where(mask, sim, torch.full_like(sim, -math.inf))
 
     # ---- the HeteroData view -------------------------------------------------------------
-    def hetero_data(self, context: Tensor, visible: Tensor, k: int) -> HeteroData:
+    def hetero_data(self, context: Tensor, visible: Tensor, k: int,
+                    cards: dict[str, Tensor] | None = None) -> HeteroData:
         """The graph the encoder runs on.
 
         context: bool [N], queries whose outcome and neighbour edges exist;
-        visible: bool [E], outcome edges that exist (only those of context queries are used).
+        visible: bool [E], outcome edges that exist (only those of context queries are used);
+        cards: optional {"model" | "agent": long [n]} telling which node's card features each node
+            shows (training swaps a few, so that logged evidence learns to override a card).
         """
         data = HeteroData()
         data["query"].x = self.query_x
         data["task"].x = self.task_x
         data["model"].x = torch.cat([self.model_x, self.model_num], dim=1)
         data["agent"].x = self.agent_x
+        for kind, perm in (cards or {}).items():
+            data[kind].x = data[kind].x[perm]
 
         q_all = torch.arange(self.n_queries)
         q_ctx = q_all[context]

@@ -94,7 +94,13 @@ class HeteroEncoder(nn.Module):
 
 
 class PairDecoder(nn.Module):
-    """MLP over [z_query, h_model, h_agent, z_query * h_model, pair statistics] -> targets."""
+    """MLP over [z_query, h_model, h_agent, z_query * h_model, pair statistics] -> targets.
+
+    The MLP predicts a *correction* to the neighbours' record of the pair (effect logit and
+    cost_z of ``knn_effect`` / ``knn_cost_z``, the first and third pair statistics): with that
+    skip connection, logged evidence for a node is the default and a node's card cannot silence it.
+    That is what makes a model added later with a few runs move its predictions the right way.
+    """
 
     def __init__(self, cfg: NetConfig) -> None:
         super().__init__()
@@ -111,7 +117,11 @@ class PairDecoder(nn.Module):
         zq = z_q[:, None, :].expand(q, p, -1)
         hm = h_m[None, :, :].expand(q, p, -1)
         ha = h_a[None, :, :].expand(q, p, -1)
-        return self.mlp(torch.cat([zq, hm, ha, zq * hm, pair_feats], dim=-1))
+        out = self.mlp(torch.cat([zq, hm, ha, zq * hm, pair_feats], dim=-1))
+        base = torch.zeros_like(out)
+        base[..., 0] = torch.logit(pair_feats[..., 0].clamp(0.02, 0.98))
+        base[..., 1] = pair_feats[..., 2]
+        return out + base
 
 
 class RouterNet(nn.Module):

@@ -220,8 +220,14 @@ class Router(BaseRouter):
                 val[rng.choice(idx, n, replace=False)] = True
         return val
 
-    def _episode(self, state: GraphState, pool: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor, Tensor]:
-        """Split ``pool`` into context and targets; hide most edges of a few models (few-shot)."""
+    def _episode(self, state: GraphState, pool: Tensor,
+                 rng: np.random.Generator) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        """Split ``pool`` into context and targets; hide most edges of a few models (few-shot).
+
+        Half of the few-shot nodes also show another node's card: a new model's card is only a
+        prior, and without this the network learns each model's quality from its card alone and
+        ignores the runs logged for a model added later.
+        """
         ids = pool.nonzero().flatten().numpy()
         rng.shuffle(ids)
         n_t = max(1, int(round(len(ids) * self.target_fraction)))
@@ -229,22 +235,28 @@ class Router(BaseRouter):
         targets[ids[:n_t]] = True
         context = pool & ~targets
         visible = torch.ones(state.out_query.shape[0], dtype=torch.bool)
-        for names, col in ((state.model_names, state.out_model), (state.agent_names, state.out_agent)):
+        cards: dict[str, Tensor] = {}
+        for kind, names, col in (("model", state.model_names, state.out_model),
+                                 ("agent", state.agent_names, state.out_agent)):
             if len(names) < 3 or self.fewshot_fraction <= 0:
                 continue
             chosen = np.flatnonzero(rng.random(len(names)) < self.fewshot_fraction)
+            perm = np.arange(len(names))
+            for node in chosen[rng.random(len(chosen)) < 0.5]:
+                perm[node] = (node + rng.integers(1, len(names))) % len(names)
+            cards[kind] = torch.as_tensor(perm)
             for node in chosen:
                 edges = ((col == int(node)) & context[state.out_query]).nonzero().flatten().numpy()
                 keep = int(rng.integers(0, self.fewshot_max + 1))
                 if len(edges) > keep:
                     hide = rng.choice(edges, len(edges) - keep, replace=False)
                     visible[torch.as_tensor(hide)] = False
-        return context, targets, visible
+        return context, targets, visible, cards
 
     def _forward(self, net: RouterNet, state: GraphState, context: Tensor, visible: Tensor,
-                 targets: Tensor) -> Tensor:
+                 targets: Tensor, cards: dict[str, Tensor] | None = None) -> Tensor:
         """Predictions [Q, P, n_targets] for the ``targets`` queries given the context graph."""
-        data = state.hetero_data(context, visible, self.k_neighbors)
+        data = state.hetero_data(context, visible, self.k_neighbors, cards)
         h = net.encode((data.x_dict, data.edge_index_dict, data.edge_attr_dict))
         t_idx = targets.nonzero().flatten()
         nbr, sim = state.restrict(state.nbr_idx[t_idx], state.nbr_sim[t_idx], context, self.k_neighbors)
@@ -301,8 +313,8 @@ class Router(BaseRouter):
                    disable=not self._show_progress(state), leave=False)
         for epoch in bar:
             net.train()
-            context, targets, visible = self._episode(state, pool, rng)
-            loss = self._loss(state, self._forward(net, state, context, visible, targets), targets, labels)
+            context, targets, visible, cards = self._episode(state, pool, rng)
+            loss = self._loss(state, self._forward(net, state, context, visible, targets, cards), targets, labels)
             opt.zero_grad()
             loss.backward()
             opt.step()
