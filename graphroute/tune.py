@@ -1,0 +1,181 @@
+"""Hyperparameter search for :class:`~graphroute.Router` with Optuna (``graphroute tune``).
+
+The search never sees a test query: per seed it takes the bench's per-task stratified
+70/10/20 split (:func:`graphroute.metrics.split_queries`), fits on the 70% train share and scores
+on the 10% validation share. The score of a trial is the mean, over the three GraphRouter
+scenarios and the seeds, of the validation reward as a share of the oracle's reward there, so
+the three trade-offs count alike although their rewards differ in scale.
+
+Studies use a seeded TPE sampler and live in SQLite, so a search can be stopped, resumed and
+inspected (``optuna-dashboard sqlite:///tune.db`` or :func:`study_summary`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .base import cost_ranges
+from .errors import ConfigError
+from .logs import aggregate_runs
+from .metrics import SCENARIOS, oracle_choices, reward, split_queries, summarize
+
+__all__ = ["SEARCH_SPACE", "suggest_params", "validation_score", "tune", "study_summary", "add_tune", "cmd_tune"]
+
+# name -> (kind, low, high[, log]) or ("categorical", choices)
+SEARCH_SPACE: dict[str, tuple] = {
+    "hidden": ("categorical", [32, 64, 128]),
+    "layers": ("int", 1, 3),
+    "k_neighbors": ("int", 5, 40),
+    "knn_temperature": ("float", 0.01, 0.5, True),
+    "lr": ("float", 1e-3, 1e-2, True),
+    "weight_decay": ("float", 1e-6, 1e-3, True),
+    "dropout": ("float", 0.0, 0.3),
+    "target_fraction": ("float", 0.1, 0.5),
+    "fewshot_fraction": ("float", 0.0, 0.4),
+}
+
+
+def suggest_params(trial, space: dict[str, tuple] | None = None) -> dict[str, Any]:
+    """Router keyword arguments drawn by an Optuna ``trial`` from ``space`` (default SEARCH_SPACE)."""
+    out: dict[str, Any] = {}
+    for name, spec in (space or SEARCH_SPACE).items():
+        kind = spec[0]
+        if kind == "categorical":
+            out[name] = trial.suggest_categorical(name, spec[1])
+        elif kind == "int":
+            out[name] = trial.suggest_int(name, spec[1], spec[2])
+        elif kind == "float":
+            out[name] = trial.suggest_float(name, spec[1], spec[2], log=len(spec) > 3 and spec[3])
+        else:
+            raise ConfigError(f"search space entry {name!r} has kind {kind!r}; use 'int', 'float' or 'categorical'.")
+    return out
+
+
+def validation_score(logs: pd.DataFrame, params: dict[str, Any], seeds: Sequence[int] = (0,), *,
+                     cards: dict | None = None, fractions=(0.7, 0.1, 0.2)) -> dict[str, float]:
+    """Fit ``Router(**params)`` on each seed's train share; score it on the validation share.
+
+    Returns ``{"score": mean share of oracle reward, "reward_<scenario>": mean reward, ...}``.
+    """
+    from .router import Router
+
+    agg = aggregate_runs(logs)
+    per: dict[str, list[float]] = {f"reward_{s}": [] for s in SCENARIOS}
+    shares: list[float] = []
+    for seed in seeds:
+        train_ids, val_ids, _ = split_queries(agg, seed, fractions)
+        train = logs[logs["query_id"].isin(train_ids)].reset_index(drop=True)
+        val = aggregate_runs(logs[logs["query_id"].isin(val_ids)])
+        router = Router(**{**params, "seed": seed, "progress": False}).fit(train, **(cards or {}))
+        q = val.drop_duplicates("query_id")
+        pred = router.predict(q["query"].tolist(), tasks=q["task"].tolist())
+        pred["query_id"] = q["query_id"].to_numpy()[pred["query_index"].to_numpy()]
+        res = summarize(val, pred, cost_ranges(train))
+        for scen, w in SCENARIOS.items():
+            r = float(res[f"reward_{scen}"])
+            per[f"reward_{scen}"].append(r)
+            best = reward(val, oracle_choices(val, w), w)
+            shares.append(r / best if best > 0 else r)
+    return {"score": float(np.mean(shares)), **{k: float(np.mean(v)) for k, v in per.items()}}
+
+
+def tune(logs: pd.DataFrame, *, n_trials: int = 20, seeds: Sequence[int] = (0,), storage: str | None = None,
+         study_name: str = "graphroute", sampler_seed: int = 0, base_params: dict | None = None,
+         space: dict[str, tuple] | None = None, cards: dict | None = None, timeout: float | None = None,
+         callback: Callable[[Any, Any], None] | None = None):
+    """Run (or resume) an Optuna study maximising :func:`validation_score`; returns the study.
+
+    storage: e.g. ``"sqlite:///tune.db"``; None keeps the study in memory. A study of the same
+    name in the same storage is resumed, its earlier trials kept.
+    base_params: fixed Router arguments (e.g. ``{"embedder": "minilm", "epochs": 200}``).
+    """
+    import optuna
+
+    if n_trials < 1:
+        raise ConfigError(f"n_trials={n_trials!r} must be >= 1.")
+    base = dict(base_params or {})
+    study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=sampler_seed), load_if_exists=True)
+    if not study.trials:  # start from the shipped defaults, so the search can only confirm or improve them
+        from .router import Router
+
+        defaults = Router().get_params()
+        study.enqueue_trial({k: defaults[k] for k in (space or SEARCH_SPACE) if k in defaults})
+
+    def objective(trial) -> float:
+        params = {**base, **suggest_params(trial, space)}
+        t0 = time.perf_counter()
+        res = validation_score(logs, params, seeds, cards=cards)
+        for k, v in res.items():
+            trial.set_user_attr(k, v)
+        trial.set_user_attr("fit_eval_s", time.perf_counter() - t0)
+        return res["score"]
+
+    cbs = [callback] if callback else []
+    study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=cbs, gc_after_trial=True)
+    return study
+
+
+def study_summary(study) -> dict[str, Any]:
+    """A JSON-ready summary: best params and score, every finished trial's params and rewards."""
+    done = [t for t in study.trials if t.value is not None]
+    if not done:
+        raise ConfigError(f"study {study.study_name!r} has no finished trial yet; run graphroute tune first.")
+    best = study.best_trial
+    return {
+        "study": study.study_name, "n_trials": len(done), "best_score": best.value, "best_params": best.params,
+        "best_rewards": {k: v for k, v in best.user_attrs.items() if k.startswith("reward_")},
+        "trials": [{"number": t.number, "score": t.value, "params": t.params,
+                    **{k: v for k, v in t.user_attrs.items() if k.startswith("reward_")}} for t in done],
+    }
+
+
+# ------------------------------------------------------------------ CLI
+def add_tune(sub) -> None:
+    p = sub.add_parser("tune", help="search Router hyperparameters with Optuna on the validation split",
+                       description=__doc__)
+    p.add_argument("--dataset", default="routerbench",
+                   help="a shipped dataset name (see graphroute bench --help) or a logs file (default routerbench)")
+    p.add_argument("--trials", type=int, default=20, help="number of trials to run now (default 20)")
+    p.add_argument("--seeds", type=int, default=1, help="split seeds averaged per trial (default 1)")
+    p.add_argument("--storage", default="sqlite:///graphroute_tune.db",
+                   help="Optuna storage URL; the study resumes if it exists (default sqlite:///graphroute_tune.db)")
+    p.add_argument("--study", default="graphroute", help="study name (default graphroute)")
+    p.add_argument("--embedder", default="minilm", help="text embedder for every trial (default minilm)")
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs per trial (default: the Router's)")
+    p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    p.add_argument("--summary", help="write the study summary (JSON) here")
+    p.set_defaults(func=cmd_tune)
+
+
+def cmd_tune(args) -> int:
+    import optuna
+
+    from .bench import load_bench_data
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _, logs, cards = load_bench_data(args.dataset)
+    base = {"embedder": args.embedder}
+    if args.epochs:
+        base["epochs"] = args.epochs
+
+    def report(study, trial) -> None:
+        best = study.best_value
+        val = "failed" if trial.value is None else f"{trial.value:.4f}"
+        print(f"trial {trial.number}: score {val} (best {best:.4f}) {json.dumps(trial.params)}", flush=True)
+
+    study = tune(logs, n_trials=args.trials, seeds=list(range(args.seeds)), storage=args.storage,
+                 study_name=args.study, base_params=base, cards=cards, timeout=args.timeout, callback=report)
+    summary = study_summary(study)
+    print(json.dumps({k: summary[k] for k in ("n_trials", "best_score", "best_params", "best_rewards")}, indent=2))
+    if args.summary:
+        Path(args.summary).write_text(json.dumps(summary, indent=2, default=float))
+    return 0 if math.isfinite(summary["best_score"]) else 1
