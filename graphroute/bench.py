@@ -279,6 +279,11 @@ def add_bench(sub) -> None:
                    help="override a router parameter, e.g. graphroute.epochs=100 (repeatable; value parsed as JSON)")
     p.add_argument("--out", default="bench_out", help="directory for table.md, results.json and pareto.png")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--protocol", choices=["standard", "new-models"], default="standard",
+                   help="standard: every router side by side (default). new-models: hold models out of training, "
+                        "add them with add_model and k logged runs, compare with retraining (graphroute Router only)")
+    p.add_argument("--shots", default="0,10,50", help="new-models: logged runs per added model (default 0,10,50)")
+    p.add_argument("--holdout", type=int, default=3, help="new-models: models held out per seed (default 3)")
     p.set_defaults(func=cmd_bench)
 
 
@@ -298,6 +303,8 @@ def _parse_params(items: list[str]) -> dict:
 
 
 def cmd_bench(args) -> int:
+    if args.protocol == "new-models":
+        return _cmd_new_models(args)
     routers = [r.strip() for r in args.routers.split(",") if r.strip()]
     res = run_bench(args.dataset, routers, args.seeds, embedder=args.embedder,
                     router_params=_parse_params(args.param), progress=not args.quiet)
@@ -310,4 +317,25 @@ def cmd_bench(args) -> int:
     print(md)
     print(f"\nwrote {out / 'table.md'}, {out / 'results.json'}, {out / 'pareto.png'} "
           f"({res.meta['wall_s']:.0f} s)")
+    return 0
+
+
+def _cmd_new_models(args) -> int:
+    from .newnodes import new_models_markdown, run_new_models
+
+    try:
+        shots = [int(k) for k in args.shots.split(",") if k.strip()]
+    except ValueError as e:
+        raise ConfigError(f"--shots must be comma-separated integers such as 0,10,50; got {args.shots!r}.") from e
+    name, logs, cards = load_bench_data(args.dataset)
+    res = run_new_models(logs, cards, seeds=args.seeds, shots=shots, n_holdout=args.holdout,
+                         router_params=_parse_params(args.param).get("graphroute"), embedder=args.embedder,
+                         progress=not args.quiet)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    md = new_models_markdown(res)
+    (out / "new_models.md").write_text(md + "\n")
+    res.to_json(out / "new_models.json", orient="records", indent=2)
+    print(md)
+    print(f"\nwrote {out / 'new_models.md'}, {out / 'new_models.json'}")
     return 0

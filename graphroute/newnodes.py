@@ -1,0 +1,137 @@
+"""The new-models protocol (``graphroute bench --protocol new-models``).
+
+Can a model released this morning be routed this morning? Per seed, on the bench's 70/10/20
+split (train + validation fit, test scored):
+
+1. pick ``n_holdout`` models at random (seeded) and remove every run of theirs from training;
+2. fit a Router on the remaining models (the *base* router);
+3. for each k in ``shots``: add the held-out models with ``add_model`` (card: description and
+   prices; runs: k logged runs each, on training queries drawn at random), no gradient step;
+   score on the test split with every model a candidate; then remove them again;
+4. fit a Router on all models (the *retrained* router) and score it the same way.
+
+Reported per seed and k: reward at the three scenarios, the share of the retrained router's
+reward, how often a held-out model is chosen, the reward of the base router choosing only among
+the models it was trained on ("dropped"), the seconds to add the models and to retrain.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .base import cost_ranges
+from .errors import ConfigError
+from .logs import aggregate_runs
+from .metrics import SCENARIOS, split_queries, summarize
+
+__all__ = ["run_new_models", "new_models_markdown"]
+
+
+def _scores(router, table: pd.DataFrame, fit_logs: pd.DataFrame, held: Sequence[str]) -> dict[str, float]:
+    q = table.drop_duplicates("query_id")
+    pred = router.predict(q["query"].tolist(), tasks=q["task"].tolist())
+    pred["query_id"] = q["query_id"].to_numpy()[pred["query_index"].to_numpy()]
+    pred["task"] = q["task"].to_numpy()[pred["query_index"].to_numpy()]
+    pred = pred[pred.set_index(["query_id", "model", "agent"]).index.isin(
+        table.set_index(["query_id", "model", "agent"]).index)]  # only pairs with a logged test outcome
+    res = summarize(table, pred, cost_ranges(fit_logs))
+    out = {f"reward_{s}": float(res[f"reward_{s}"]) for s in SCENARIOS}
+    crange = cost_ranges(fit_logs)
+    for scen, (we, wc) in SCENARIOS.items():  # how often a held-out model wins at this scenario
+        lo = pred["task"].map(lambda t: crange.get(t, crange.get("*"))[0])
+        hi = pred["task"].map(lambda t: crange.get(t, crange.get("*"))[1])
+        span = (hi - lo).where((hi - lo) > 0, 1.0)
+        score = we * pred["effect"] - wc * (pred["cost"] - lo) / span
+        best = pred.loc[score.groupby(pred["query_id"]).idxmax()]
+        out[f"held_share_{scen}"] = float(best["model"].isin(held).mean()) if len(held) else 0.0
+    return out
+
+
+def run_new_models(logs: pd.DataFrame, cards: dict | None = None, *, seeds: int | Sequence[int] = 5,
+                   shots: Sequence[int] = (0, 10, 50), n_holdout: int = 3, router_params: dict | None = None,
+                   embedder: str = "minilm", fractions=(0.7, 0.1, 0.2), progress: bool = True) -> pd.DataFrame:
+    """Run the protocol above; one row per (seed, setting) with setting in
+    ``"dropped"``, ``"k=<k>"`` for each k, and ``"retrained"``."""
+    from .router import Router
+
+    cards = cards or {}
+    models = sorted(logs["model"].unique())
+    if not 1 <= n_holdout < len(models):
+        raise ConfigError(f"n_holdout={n_holdout} must be between 1 and the number of models minus one "
+                          f"({len(models) - 1}); the logs have {len(models)} models.")
+    model_cards = {c["name"] if isinstance(c, dict) else c.name: c for c in (cards.get("models") or [])}
+    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    params = {"embedder": embedder, "progress": False, **(router_params or {})}
+    agg = aggregate_runs(logs)
+    rows = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        train_ids, val_ids, test_ids = split_queries(agg, seed, fractions)
+        fit_logs = logs[logs["query_id"].isin(np.concatenate([train_ids, val_ids]))].reset_index(drop=True)
+        table = aggregate_runs(logs[logs["query_id"].isin(test_ids)])
+        held = sorted(rng.choice(models, n_holdout, replace=False).tolist())
+        base_logs = fit_logs[~fit_logs["model"].isin(held)].reset_index(drop=True)
+        base_cards = {**cards, "models": [c for n, c in model_cards.items() if n not in held] or None}
+
+        t0 = time.perf_counter()
+        router = Router(**{**params, "seed": seed}).fit(base_logs, **base_cards)
+        base_fit_s = time.perf_counter() - t0
+        kept = table[~table["model"].isin(held)]
+        rows.append({"seed": seed, "setting": "dropped", "held_out": ",".join(held), "add_s": 0.0,
+                     "fit_s": base_fit_s, **_scores(router, kept, fit_logs, held)})
+        for k in shots:
+            t0 = time.perf_counter()
+            for m in held:
+                card = model_cards.get(m)
+                card = card if isinstance(card, dict) or card is None else card.to_dict()
+                card = {kk: v for kk, v in (card or {}).items() if kk in ("description", "price_in", "price_out",
+                                                                           "params_b")}
+                runs = None
+                if k > 0:
+                    pool = fit_logs[fit_logs["model"] == m]
+                    ids = pool["query_id"].unique()
+                    pick = rng.choice(ids, min(k, len(ids)), replace=False)
+                    runs = pool[pool["query_id"].isin(pick)]
+                router.add_model(m, runs=runs, **card)
+            add_s = time.perf_counter() - t0
+            rows.append({"seed": seed, "setting": f"k={k}", "held_out": ",".join(held), "add_s": add_s,
+                         "fit_s": 0.0, **_scores(router, table, fit_logs, held)})
+            for m in held:
+                router.remove_model(m)
+        t0 = time.perf_counter()
+        full = Router(**{**params, "seed": seed}).fit(fit_logs, **cards)
+        fit_s = time.perf_counter() - t0
+        rows.append({"seed": seed, "setting": "retrained", "held_out": ",".join(held), "add_s": 0.0,
+                     "fit_s": fit_s, **_scores(full, table, fit_logs, held)})
+        if progress:
+            last = rows[-(len(shots) + 2):]
+            print(f"[new-models] seed {seed}: held out {held}; "
+                  + "; ".join(f"{r['setting']} {r['reward_balance']:.3f}" for r in last), flush=True)
+    out = pd.DataFrame(rows)
+    ref = out[out["setting"] == "retrained"].set_index("seed")
+    for s in SCENARIOS:
+        out[f"share_{s}"] = out[f"reward_{s}"] / out["seed"].map(ref[f"reward_{s}"])
+    return out
+
+
+def new_models_markdown(res: pd.DataFrame) -> str:
+    """Mean ± std over seeds per setting: rewards, share of the retrained router's reward, how often a
+    held-out model is chosen, seconds to add (all held-out models) or to fit."""
+    order = ["dropped"] + sorted([s for s in res["setting"].unique() if s.startswith("k=")],
+                                 key=lambda s: int(s[2:])) + ["retrained"]
+    cols = ([f"reward_{s}" for s in SCENARIOS] + [f"share_{s}" for s in SCENARIOS]
+            + [f"held_share_{s}" for s in SCENARIOS] + ["add_s", "fit_s"])
+    head = "| setting | " + " | ".join(cols) + " |"
+    lines = [head, "|" + " --- |" * (len(cols) + 1)]
+    for setting in order:
+        g = res[res["setting"] == setting]
+        cells = []
+        for c in cols:
+            v = g[c].astype(float)
+            cells.append(f"{v.mean():.3f} ± {v.std(ddof=0):.3f}" if c not in ("add_s", "fit_s") else f"{v.mean():.2f}")
+        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
