@@ -567,7 +567,8 @@ class Router(BaseRouter):
         """Write the router to a directory of JSON + safetensors (no pickle), atomically.
 
         max_text_chars: keep only the start of stored query texts (used for evidence only);
-        half: store embeddings as float16 (smaller; predictions change in the 3rd decimal).
+        half: store embeddings and network weights as float16 and indices as int32 (about half the
+            size; predictions change in the 3rd decimal).
         """
         from safetensors.torch import save_file
 
@@ -580,8 +581,11 @@ class Router(BaseRouter):
         live = self._live
         tensors = live.state.tensors()
         if half:
-            for k in ("query_x", "task_x", "model_x", "agent_x"):
-                tensors[k] = tensors[k].half()
+            for k, v in tensors.items():
+                if v.is_floating_point() and k.endswith("_x"):
+                    tensors[k] = v.half()
+                elif v.dtype == torch.int64 and (v.numel() == 0 or int(v.abs().max()) < 2**31):
+                    tensors[k] = v.int()
         meta = live.state.meta()
         if max_text_chars is not None:
             meta["query_texts"] = [t[:max_text_chars] for t in meta["query_texts"]]
@@ -600,10 +604,15 @@ class Router(BaseRouter):
             (tmp / "config.json").write_text(json.dumps(config))
             save_file(tensors, str(tmp / "graph.safetensors"))
             for i, net in enumerate(self.nets_):
-                save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / f"net_{i}.safetensors"))
+                weights = {k: (v.half() if half and v.is_floating_point() else v).contiguous()
+                           for k, v in net.state_dict().items()}
+                save_file(weights, str(tmp / f"net_{i}.safetensors"))
             files = sorted(p.name for p in tmp.iterdir())
             manifest = {"format": FORMAT, "files": {f: _sha256(tmp / f) for f in files}}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+            for f in tmp.iterdir():  # mkdtemp and safetensors create owner-only files; a router is shareable data
+                f.chmod(0o644)
+            tmp.chmod(0o755)
             old = None
             if path.exists():
                 old = path.parent / f".{path.name}.old-{os.getpid()}-{threading.get_ident()}"
@@ -671,8 +680,8 @@ def load(path: str | Path, *, embedder: str | Embedder | None = None, cache_dir=
             params["cache_dir"] = cache_dir
         router = Router(**params)
         tensors = load_file(str(path / "graph.safetensors"))
-        for k in ("query_x", "task_x", "model_x", "agent_x"):
-            tensors[k] = tensors[k].float()
+        for k, v in tensors.items():  # a compact save stores float16 / int32
+            tensors[k] = v.float() if v.is_floating_point() else v.long()
         state = GraphState.from_parts(tensors, config["state_meta"])
         router.net_config_ = NetConfig(**config["net_config"])
         router.prefixes_ = list(config["prefixes"])

@@ -1,0 +1,47 @@
+"""The router shipped in the package: gr.select() and the CLI work offline with no argument."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import graphroute as gr
+from graphroute.cli import main
+from graphroute.default import default_router_path
+
+pytestmark = pytest.mark.skipif(not (default_router_path() / "manifest.json").is_file(),
+                                reason="default router not built (python data/train_default_router.py)")
+
+ARC = ("Which gas do plants take in for photosynthesis? A) oxygen B) carbon dioxide C) nitrogen D) helium")
+CODE = "Write a python function to find the maximum of three numbers."
+
+
+def test_module_select_uses_the_shipped_router():
+    sel = gr.select(ARC)
+    router = gr.default_router()
+    assert sel.model in set(router.candidates_["model"])
+    assert set(router.candidates_["model"]) >= {"gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat"}
+    assert 0 <= sel.effect <= 1 and sel.cost > 0
+    assert len(sel.alternatives) == len(router.candidates_)
+    assert len(sel.evidence) > 0
+    # a cost-first trade-off never chooses a dearer model than a quality-first one
+    q = gr.select(ARC, weights={"effect": 1.0, "cost": 0.0})
+    c = gr.select(ARC, weights={"effect": 0.2, "cost": 0.8})
+    assert c.cost <= q.cost
+
+
+def test_task_is_inferred_from_neighbours():
+    many = gr.select_many([ARC, CODE])
+    assert list(many["query"]) == [ARC, CODE]
+    pred = gr.default_router().predict([CODE])
+    assert len(pred) == 11 and pred["effect"].between(0, 1).all()
+
+
+def test_cli_select_and_info_default(capsys):
+    assert main(["select", CODE, "--json"]) == 0
+    sel = json.loads(capsys.readouterr().out)
+    assert sel["model"] in set(gr.default_router().candidates_["model"])
+    assert main(["info"]) == 0
+    info = capsys.readouterr().out
+    assert "11" in info and "arc-challenge" in info
