@@ -10,6 +10,7 @@ arguments (scikit-learn's rule), so any router can be cloned from ``get_params()
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -19,21 +20,29 @@ import pandas as pd
 
 from .errors import ConfigError, LogsError, NotFittedError
 from .selection import Objective, Selection, pick, rank_candidates
+from .text import valid_unicode
 
 __all__ = ["BaseRouter", "clone", "check_queries", "cost_ranges"]
 
 
 def check_queries(queries: str | Sequence[str], tasks: str | Sequence[str | None] | None = None
                   ) -> tuple[list[str], list[str | None]]:
-    """Validate the queries (non-empty strings) and align the optional tasks with them."""
+    """Validate the queries (non-empty strings) and align the optional tasks with them.
+
+    Lone surrogates (invalid Unicode no UTF-8 consumer takes) are replaced by U+FFFD, so such a query
+    still routes.
+    """
     if isinstance(queries, str):
         queries = [queries]
     queries = list(queries)
     for i, q in enumerate(queries):
         if not isinstance(q, str):
-            raise ConfigError(f"Query {i} must be a string; got {type(q).__name__} ({q!r:.60}).")
+            raise ConfigError(f"Query {i} must be a string; got {type(q).__name__} ({q!r:.60}). "
+                              "Fix: pass the query text as str (for several queries, a list of str).")
         if not q.strip():
-            raise ConfigError(f"Query {i} is empty or whitespace ({q!r}); a router needs text to route on.")
+            raise ConfigError(f"Query {i} is empty or whitespace ({q!r}); a router needs text to route on. "
+                              "Fix: pass the non-empty query text, or skip this query.")
+    queries = [valid_unicode(q) for q in queries]
     if tasks is None or isinstance(tasks, str):
         tasks = [tasks] * len(queries)
     tasks = list(tasks)
@@ -96,6 +105,11 @@ class BaseRouter(ABC):
             raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit(logs) first "
                                  "(or load a saved router with graphroute.load(path)).")
 
+    def _snapshot(self) -> contextlib.AbstractContextManager:
+        """Held around predict/select/select_many: a router whose state can change while it serves
+        (the graph router grows from other threads) pins one state for the whole call."""
+        return contextlib.nullcontext()
+
     def evidence(self, query: str, task: str | None = None, k: int = 5) -> pd.DataFrame:
         """Past queries that support a prediction; routers without a memory of queries return none."""
         return pd.DataFrame(columns=["query_id", "query", "similarity"])
@@ -110,6 +124,10 @@ class BaseRouter(ABC):
         """
         self._check_fitted()
         queries, tasks = check_queries(queries, tasks)
+        with self._snapshot():
+            return self._predict_frame(queries, tasks)
+
+    def _predict_frame(self, queries: list[str], tasks: list[str | None]) -> pd.DataFrame:
         arr = self._predict_arrays(queries, tasks)
         n_q, n_p = len(queries), len(self.candidates_)
         frame = {
@@ -145,10 +163,14 @@ class BaseRouter(ABC):
         if not isinstance(query, str):
             raise ConfigError(f"select() takes one query string; got {type(query).__name__}. "
                               "Use select_many() for a list of queries.")
-        obj = self._objective(dict(weights=weights, cost_unit=cost_unit, budget=budget, max_latency=max_latency,
-                                   min_effect=min_effect, allowed_models=allowed_models,
-                                   allowed_agents=allowed_agents, forbidden_models=forbidden_models,
-                                   forbidden_agents=forbidden_agents, fallback=fallback))
+        with self._snapshot():
+            return self._select(query, task, evidence, dict(
+                weights=weights, cost_unit=cost_unit, budget=budget, max_latency=max_latency,
+                min_effect=min_effect, allowed_models=allowed_models, allowed_agents=allowed_agents,
+                forbidden_models=forbidden_models, forbidden_agents=forbidden_agents, fallback=fallback))
+
+    def _select(self, query: str, task: str | None, evidence: int, objective: dict) -> Selection:
+        obj = self._objective(objective)
         ranked = rank_candidates(self.predict([query], [task]), obj, self.cost_range_)
         row, used_fallback = pick(ranked, obj)
         lat = float(row["latency_s"]) if "latency_s" in ranked else None
@@ -168,10 +190,14 @@ class BaseRouter(ABC):
         A query with no feasible candidate raises InfeasibleError naming it, unless a fallback is set.
         """
         self._check_fitted()
-        obj = self._objective(dict(weights=weights, cost_unit=cost_unit, budget=budget, max_latency=max_latency,
-                                   min_effect=min_effect, allowed_models=allowed_models,
-                                   allowed_agents=allowed_agents, forbidden_models=forbidden_models,
-                                   forbidden_agents=forbidden_agents, fallback=fallback))
+        with self._snapshot():
+            return self._select_many(queries, tasks, dict(
+                weights=weights, cost_unit=cost_unit, budget=budget, max_latency=max_latency,
+                min_effect=min_effect, allowed_models=allowed_models, allowed_agents=allowed_agents,
+                forbidden_models=forbidden_models, forbidden_agents=forbidden_agents, fallback=fallback))
+
+    def _select_many(self, queries: Sequence[str], tasks, objective: dict) -> pd.DataFrame:
+        obj = self._objective(objective)
         ranked = rank_candidates(self.predict(queries, tasks), obj, self.cost_range_)
         first = ranked.groupby("query_index", sort=True).head(1)
         bad = first[~first["feasible"]]

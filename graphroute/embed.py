@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .errors import EmbedderError
+from .text import valid_unicode as _valid_unicode
 
 __all__ = [
     "Embedder",
@@ -289,7 +290,7 @@ class MiniLMEmbedder(Embedder):
         with st.lock, torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start: start + self.batch_size]
-                feats = st.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                feats = st.tokenizer([_valid_unicode(texts[i]) for i in idx], padding=True, truncation=True,
                                      max_length=st.max_len, return_tensors="pt")
                 hidden = st.transformer(**feats).last_hidden_state  # [B, T, 384]
                 mask = feats["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
@@ -410,7 +411,7 @@ class StaticEmbedder(Embedder):
             return np.zeros((0, m.dim), np.float32)
         from scipy.sparse import csr_matrix
 
-        cut = [t[: m.max_chars] for t in texts]
+        cut = [_valid_unicode(t[: m.max_chars]) for t in texts]
         if len(cut) == 1:  # one query: skip the batch machinery
             ids = [m.tokenizer.encode(cut[0], add_special_tokens=False).ids]
         else:

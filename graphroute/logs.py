@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import LogsError
+from .text import valid_unicode
 
 __all__ = [
     "REQUIRED", "OPTIONAL_NUMERIC", "CANONICAL", "DEFAULT_TASK", "DEFAULT_AGENT",
@@ -52,8 +53,9 @@ def query_hash(text: str) -> str:
 
 
 def _closest(name: str, choices: Iterable[str]) -> str:
-    match = difflib.get_close_matches(name.lower(), [c.lower() for c in choices], n=1, cutoff=0.6)
-    return f" Did you mean {match[0]!r}?" if match else ""
+    by_lower = {c.lower(): c for c in choices}  # compare case-blind, but name the column as the user spelled it
+    match = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" Did you mean {by_lower[match[0]]!r}? Rename it to {name!r}." if match else ""
 
 
 def _rows_text(df: pd.DataFrame, mask: np.ndarray, column: str) -> str:
@@ -115,7 +117,14 @@ def validate_logs(logs: pd.DataFrame, *, drop_invalid: bool = False) -> pd.DataF
         s = df[col]
         null = s.isna().to_numpy()
         flag(null, col, "is not missing", f"fill in {col} for these rows or drop them (drop_invalid=True).")
-        as_str = s.where(~s.isna(), "").astype(str)
+        if col == "query":  # str() of a number or a list of chat messages would route on garbage text
+            not_text = (~null) & ~s.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+            flag(not_text, col, "is text (str)", "put the query text in this column (if numbers are meant as "
+                 "text, convert them with .astype(str)).")
+        try:
+            as_str = s.where(~s.isna(), "").astype(str)
+        except UnicodeEncodeError:  # a lone surrogate: pandas' UTF-8 strings refuse it, so repair it to U+FFFD
+            as_str = s.where(~s.isna(), "").map(lambda v: valid_unicode(v) if isinstance(v, str) else v).astype(str)
         empty = (~null) & (as_str.str.strip() == "").to_numpy()
         flag(empty, col, "is not empty or whitespace", f"give every row a non-empty {col}.")
         df[col] = as_str

@@ -10,13 +10,18 @@ outcome edges, so that a model added later with a few logged runs is in-distribu
 from __future__ import annotations
 
 import copy
+import ctypes
+import errno
 import hashlib
 import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -60,6 +65,10 @@ class _Live:
     mats: tuple[Tensor, Tensor, Tensor]  # outcome matrices over all edges
     candidates: pd.DataFrame
     cost_range: dict[str, tuple[float, float]]
+
+
+# {id(router): _Live} per thread: one public call (select, predict, ...) reads one state throughout
+_PINNED = threading.local()
 
 
 class Router(BaseRouter):
@@ -358,21 +367,40 @@ class Router(BaseRouter):
                               "cost": state.out_cost.numpy()})
         return cost_ranges(frame) if len(frame) else {"*": (0.0, 1.0)}
 
+    def _current(self) -> _Live:
+        """The state this thread's current call pinned, else the latest published one."""
+        pins = getattr(_PINNED, "lives", None)
+        return pins[id(self)] if pins and id(self) in pins else self._live
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Pin the live state for this thread while a select/predict runs, so that an add_model or
+        observe in another thread cannot give it candidates from one state and predictions from another."""
+        pins = _PINNED.__dict__.setdefault("lives", {})
+        if id(self) in pins or not hasattr(self, "_live"):  # nested call, or unfitted (the call will say so)
+            yield
+            return
+        pins[id(self)] = self._live
+        try:
+            yield
+        finally:
+            del pins[id(self)]
+
     @property
     def candidates_(self) -> pd.DataFrame:
         if not hasattr(self, "_live"):
             raise AttributeError("candidates_")  # makes hasattr() false before fit
-        return self._live.candidates
+        return self._current().candidates
 
     @property
     def cost_range_(self) -> dict[str, tuple[float, float]]:
         self._check_fitted()
-        return self._live.cost_range
+        return self._current().cost_range
 
     @property
     def state_(self) -> GraphState:
         self._check_fitted()
-        return self._live.state
+        return self._current().state
 
     @property
     def has_latency(self) -> bool:
@@ -396,7 +424,7 @@ class Router(BaseRouter):
         return torch.tensor(out, dtype=torch.long)
 
     def _predict_arrays(self, queries: list[str], tasks: list[str | None]) -> dict[str, np.ndarray]:
-        live = self._live  # one consistent snapshot, even if another thread grows the router meanwhile
+        live = self._current()  # one consistent snapshot, even if another thread grows the router meanwhile
         state = live.state
         x = self._embed(queries)
         effect, cz, lz = [], [], []
@@ -430,7 +458,7 @@ class Router(BaseRouter):
     def evidence(self, query: str, task: str | None = None, k: int = 5) -> pd.DataFrame:
         """The k nearest past queries and how each candidate did on them (one row per outcome)."""
         self._check_fitted()
-        live = self._live
+        live = self._current()
         state = live.state
         nbr, sim = state.neighbors_of(self._embed([query]), k)
         rows = []
@@ -578,7 +606,8 @@ class Router(BaseRouter):
                 raise ConfigError(f"Cannot save a router whose embedder {self._embedder().name!r} is not registered; "
                                   "register it with graphroute.embed.register_embedder so load() can rebuild it.")
         path = Path(path)
-        live = self._live
+        with self._lock:  # growth publishes a state and its catalog together under this lock: save one pair
+            live, catalog = self._live, self.catalog_
         tensors = live.state.tensors()
         if half:
             for k, v in tensors.items():
@@ -595,11 +624,12 @@ class Router(BaseRouter):
         config = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "graphroute_version": __version__,
             "params": params, "net_config": asdict(self.net_config_), "n_members": len(self.nets_),
-            "prefixes": self.prefixes_, "has_latency": self.has_latency_, "catalog": self.catalog_.to_dict(),
+            "prefixes": self.prefixes_, "has_latency": self.has_latency_, "catalog": catalog.to_dict(),
             "state_meta": meta, "history": self.history_,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        old = None
         try:
             (tmp / "config.json").write_text(json.dumps(config))
             save_file(tensors, str(tmp / "graph.safetensors"))
@@ -613,17 +643,41 @@ class Router(BaseRouter):
             for f in tmp.iterdir():  # mkdtemp and safetensors create owner-only files; a router is shareable data
                 f.chmod(0o644)
             tmp.chmod(0o755)
-            old = None
-            if path.exists():
+            if not path.exists():
+                os.replace(tmp, path)
+            elif _exchange(tmp, path):  # one atomic step: a crash leaves the old or the new router, never neither
+                shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous router
+            else:  # no atomic exchange on this system: old aside, new in (the except below puts the old back)
                 old = path.parent / f".{path.name}.old-{os.getpid()}-{threading.get_ident()}"
                 os.replace(path, old)
-            os.replace(tmp, path)
-            if old is not None:
+                os.replace(tmp, path)
                 shutil.rmtree(old, ignore_errors=True)
         except BaseException:
+            if old is not None and old.exists() and not path.exists():
+                os.replace(old, path)  # the swap failed between its two renames: put the previous router back
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return path
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directory entries in one atomic step (Linux renameat2 RENAME_EXCHANGE).
+
+    Returns False where the system or file system cannot (the caller then renames twice).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # no glibc >= 2.28
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):  # unsupported here
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _sha256(path: Path) -> str:
@@ -637,7 +691,9 @@ def _sha256(path: Path) -> str:
 def load(path: str | Path, *, embedder: str | Embedder | None = None, cache_dir=None) -> Router:
     """Load a router saved with ``Router.save``; checks every file's hash and the format version.
 
-    embedder: override the saved embedder (e.g. a custom registered one); cache_dir likewise.
+    embedder: override the saved embedder (e.g. a custom registered one). cache_dir: this machine's
+    embedding cache (None: the default); a cache path saved in the file is never used, since a path
+    read from a file could point anywhere.
     Raises RouterFileError when the directory is missing, damaged, tampered or of another version.
     """
     from safetensors import SafetensorError
@@ -652,13 +708,17 @@ def load(path: str | Path, *, embedder: str | Embedder | None = None, cache_dir=
         files = manifest["files"]
         if not isinstance(files, dict):
             raise TypeError("files is not a mapping")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise RouterFileError(f"{path}/manifest.json is missing or unreadable ({exc}); the directory is not a complete "
                               "saved router. Save it again.") from None
     for name, digest in files.items():
         f = path / name
         if Path(name).name != name or name.startswith("."):
-            raise RouterFileError(f"The manifest of {path} names {name!r}, which is not a plain file name; refusing it.")
+            raise RouterFileError(f"The manifest of {path} names {name!r}, which is not a plain file name; refusing it "
+                                  "(a saved router reads only files inside its directory). Save the router again.")
+        if f.is_symlink():
+            raise RouterFileError(f"{f} is a symbolic link; a saved router holds plain files only, so links (which "
+                                  "could point outside the directory) are refused. Replace it with the file itself.")
         if not f.is_file():
             raise RouterFileError(f"{f} is missing; the saved router is incomplete. Save it again.")
         if _sha256(f) != digest:
@@ -666,18 +726,31 @@ def load(path: str | Path, *, embedder: str | Embedder | None = None, cache_dir=
                                   "edited. Restore it or save the router again.")
     try:
         config = json.loads((path / "config.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise RouterFileError(f"{path}/config.json is unreadable ({exc}).") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"a JSON {type(config).__name__}, not an object")
+    except (OSError, ValueError, RecursionError) as exc:
+        raise RouterFileError(f"{path}/config.json is unreadable ({exc}). Save the router again.") from None
     if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
         raise RouterFileError(f"{path} holds format {config.get('format')!r} version {config.get('format_version')!r}; "
                               f"this graphroute ({__version__}) reads {FORMAT!r} version {FORMAT_VERSION}. "
                               "Re-save it with a matching graphroute version.")
+    n_members = config.get("n_members")
+    needed = ["config.json", "graph.safetensors"]
+    if isinstance(n_members, int) and 1 <= n_members <= len(files):
+        needed += [f"net_{i}.safetensors" for i in range(n_members)]
+    unlisted = [f for f in needed if f not in files]
+    if unlisted or not isinstance(n_members, int) or not 1 <= n_members <= len(files):
+        raise RouterFileError(f"{path}: the manifest does not cover {unlisted or 'the networks'} "
+                              f"(n_members={n_members!r}), so those files are unverified; refusing them. "
+                              "Save it again.")
     try:
         params = dict(config["params"])
         if embedder is not None:
             params["embedder"] = embedder
-        if cache_dir is not None:
-            params["cache_dir"] = cache_dir
+        else:
+            _check_saved_embedder(path, params.get("embedder"))
+        # the cache is this machine's choice, never a path read from the file
+        params["cache_dir"] = cache_dir
         router = Router(**params)
         tensors = load_file(str(path / "graph.safetensors"))
         for k, v in tensors.items():  # a compact save stores float16 / int32
@@ -691,11 +764,58 @@ def load(path: str | Path, *, embedder: str | Embedder | None = None, cache_dir=
         router.nets_ = []
         for i in range(int(config["n_members"])):
             net = RouterNet(router.net_config_, EDGE_TYPES, EDGE_DIMS)
-            net.load_state_dict(load_file(str(path / f"net_{i}.safetensors")), strict=True)
+            weights = load_file(str(path / f"net_{i}.safetensors"))
+            if not all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point()):
+                raise ValueError(f"net_{i}.safetensors holds NaN or infinite weights")
+            net.load_state_dict(weights, strict=True)
             net.eval()
             router.nets_.append(net)
-    except (KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as exc:
+        _check_state(state)
+        router._publish(state)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, SafetensorError) as exc:
         raise RouterFileError(f"{path} could not be rebuilt ({type(exc).__name__}: {exc}); it was written by an "
                               "incompatible graphroute or edited. Save it again.") from None
-    router._publish(state)
     return router
+
+
+def _check_saved_embedder(path: Path, spec) -> None:
+    """A saved embedder must be a registered name with integer options only (e.g. "hash:dim=32"): a
+    string option could be a path, and a saved router must not make load() read files outside it."""
+    from .embed import EMBEDDERS, _parse_spec
+
+    if not isinstance(spec, str):
+        raise RouterFileError(f"{path}: saved embedder {spec!r} is not a name. Pass embedder= to load().")
+    base, kwargs = _parse_spec(spec)
+    if base not in EMBEDDERS:
+        raise RouterFileError(f"{path} was saved with embedder {spec!r}, which is not registered here (valid: "
+                              f"{sorted(EMBEDDERS)}). Register it with graphroute.embed.register_embedder before "
+                              "load(), or pass embedder= to load().")
+    text = {k: v for k, v in kwargs.items() if not isinstance(v, int)}
+    if text:
+        raise RouterFileError(f"{path}: saved embedder spec {spec!r} carries non-numeric options {sorted(text)} "
+                              "(possibly a path outside the router's directory); refusing it. "
+                              "Pass embedder= to load().")
+
+
+def _check_state(state: GraphState) -> None:
+    """Shapes agree and every index points inside its table (raises ValueError naming the first break)."""
+    n, t = len(state.query_ids), len(state.task_names)
+    m, a, e = len(state.model_names), len(state.agent_names), state.out_query.shape[0]
+    sizes = {"query_texts": (len(state.query_texts), n), "query_task": (state.query_task.shape[0], n),
+             "query_x": (state.query_x.shape[0], n), "task_x": (state.task_x.shape[0], t),
+             "model_x": (state.model_x.shape[0], m), "model_num": (state.model_num.shape[0], m),
+             "agent_x": (state.agent_x.shape[0], a), "nbr_idx": (state.nbr_idx.shape[0], n),
+             "nbr_sim": (tuple(state.nbr_sim.shape), tuple(state.nbr_idx.shape))}
+    sizes.update({f: (getattr(state, f).shape[0], e) for f in
+                  ("out_model", "out_agent", "out_effect", "out_cost", "out_latency")})
+    for name, (got, want) in sizes.items():
+        if got != want:
+            raise ValueError(f"{name} has {got} rows where {want} were expected")
+    for name, idx, hi in (("query_task", state.query_task, t), ("out_query", state.out_query, n),
+                          ("out_model", state.out_model, m), ("out_agent", state.out_agent, a),
+                          ("nbr_idx", state.nbr_idx, n)):
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= hi):
+            raise ValueError(f"{name} points outside its table of {hi} rows")
+    for name in ("query_x", "task_x", "model_x", "model_num", "agent_x", "out_effect", "out_cost"):
+        if not bool(torch.isfinite(getattr(state, name)).all()):
+            raise ValueError(f"{name} holds NaN or infinite values")

@@ -43,7 +43,8 @@ def parse_weights(weights: Mapping[str, float] | tuple | None) -> dict[str, floa
         try:
             v = float(v)
         except (TypeError, ValueError):
-            raise ConfigError(f"Weight {k!r} must be a number; got {v!r}.") from None
+            raise ConfigError(f"Weight {k!r} must be a number; got {v!r}. "
+                              "Pass numbers, e.g. weights={'effect': 1.0, 'cost': 0.5}.") from None
         if not math.isfinite(v) or v < 0:
             raise ConfigError(f"Weight {k!r} must be a finite number >= 0; got {v!r}. "
                               "Weights say how much each term counts; to prefer cheaper models raise 'cost'.")
@@ -91,7 +92,9 @@ class Objective:
         for name in ("budget", "max_latency", "min_effect"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int | float) or not math.isfinite(v) or v < 0):
-                raise ConfigError(f"{name} must be a finite number >= 0 or None; got {v!r}.")
+                raise ConfigError(f"{name} must be a finite number >= 0 or None; got {v!r}. "
+                                  f"Pass a limit per call (USD for budget, seconds for max_latency, [0, 1] for "
+                                  f"min_effect), or {name}=None for none.")
         w = parse_weights(self.weights)
         if (self.max_latency is not None or w["latency"] > 0) and not has_latency:
             raise ConfigError("This router predicts no latency (its logs had no 'latency_s' column), so "

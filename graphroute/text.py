@@ -12,10 +12,24 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
-__all__ = ["learn_prefixes", "strip_prefixes"]
+__all__ = ["learn_prefixes", "strip_prefixes", "valid_unicode"]
 
 MIN_PREFIX_CHARS = 64  # shorter shared prefixes ("Question: ") carry little and cost nothing
 MIN_QUERIES = 5  # a prefix shared by 2 queries is a coincidence, not boilerplate
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with lone surrogates (e.g. from a JSON "\\ud800" escape) replaced by U+FFFD.
+
+    Python strings may hold them, but no UTF-8 consumer takes them: the Rust tokenizers raise a bare
+    TypeError and pyarrow-backed pandas strings a UnicodeEncodeError. A surrogate pair written as two
+    escapes is joined into its character. Valid text is returned as it is.
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def learn_prefixes(groups: Iterable[Sequence[str]], min_chars: int = MIN_PREFIX_CHARS,
