@@ -891,7 +891,7 @@ class GraphRouterBaseline(_TextRouter):
             opt.zero_grad()
             loss.backward()
             opt.step()
-            rec = {"epoch": epoch, "train_loss": float(loss)}
+            rec = {"epoch": epoch, "train_loss": float(loss.detach())}
             if len(va):
                 net.eval()
                 with torch.no_grad():

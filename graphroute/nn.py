@@ -119,8 +119,8 @@ class PairDecoder(nn.Module):
         ha = h_a[None, :, :].expand(q, p, -1)
         out = self.mlp(torch.cat([zq, hm, ha, zq * hm, pair_feats], dim=-1))
         base = torch.zeros_like(out)
-        base[..., 0] = torch.logit(pair_feats[..., 0].clamp(0.02, 0.98))
-        base[..., 1] = pair_feats[..., 2]
+        base[..., 0] = torch.logit(pair_feats[..., 3].clamp(0.02, 0.98))
+        base[..., 1] = pair_feats[..., 4]
         return out + base
 
 
