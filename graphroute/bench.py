@@ -25,8 +25,8 @@ import pandas as pd
 
 from .base import BaseRouter, cost_ranges
 from .errors import ConfigError
-from .logs import aggregate_runs, validate_logs
-from .metrics import SCENARIOS, apgr, cpt, lambda_grid, split_queries, summarize, sweep
+from .logs import DEFAULT_AGENT, aggregate_runs, validate_logs
+from .metrics import SCENARIOS, apgr, cpt, lambda_grid, rewards, single_choices, split_queries, summarize, sweep
 
 __all__ = ["BenchResult", "run_bench", "ROUTERS", "DEFAULT_ROUTERS", "add_bench", "cmd_bench"]
 
@@ -76,12 +76,21 @@ class BenchResult:
         cols = [c for c in METRIC_COLUMNS + ["apgr", "cpt50", "cpt80", "fit_s"] if c in self.rows]
         return self.rows.groupby("router", sort=False)[cols].mean()
 
+    def singles_table(self) -> pd.DataFrame:
+        """Mean ± std over seeds of each "always this (model, agent)" policy: rewards, mean effect and cost."""
+        cols = [c for c in METRIC_COLUMNS[:3] + ["effect", "cost"] if c in self.singles]
+        out = {}
+        for (m, a), g in self.singles.groupby(["model", "agent"], sort=True):
+            label = m if a == DEFAULT_AGENT else f"{m} / {a}"
+            out[label] = {c: _mean_std(g[c]) for c in cols}
+        return pd.DataFrame(out).T[cols]
+
     def to_markdown(self) -> str:
-        t = self.table()
-        head = "| router | " + " | ".join(t.columns) + " |"
-        sep = "| --- " * (len(t.columns) + 1) + "|"
-        lines = [head, sep] + ["| " + r + " | " + " | ".join(str(v) for v in row) + " |" for r, row in t.iterrows()]
-        return "\n".join(lines)
+        """The routers' table, then (under its own header) the single (model, agent) policies."""
+        parts = [_markdown(self.table(), "router")]
+        if len(self.singles):
+            parts.append(_markdown(self.singles_table(), "always this (model, agent)"))
+        return "\n\n".join(parts)
 
     def to_json(self, path: str | Path) -> Path:
         path = Path(path)
@@ -119,6 +128,12 @@ class BenchResult:
         fig.savefig(path, dpi=120)
         plt.close(fig)
         return Path(path)
+
+
+def _markdown(t: pd.DataFrame, first: str) -> str:
+    head = f"| {first} | " + " | ".join(t.columns) + " |"
+    sep = "| --- " * (len(t.columns) + 1) + "|"
+    return "\n".join([head, sep] + ["| " + r + " | " + " | ".join(str(v) for v in row) + " |" for r, row in t.iterrows()])
 
 
 def _mean_std(s: pd.Series) -> str:
@@ -190,8 +205,11 @@ def run_bench(dataset: str | pd.DataFrame = "routerbench", routers: Sequence[str
         qframe = table.drop_duplicates("query_id")[["query_id", "query", "task"]].reset_index(drop=True)
         crange = cost_ranges(fit_logs)
         for (m, a), g in table.groupby(["model", "agent"]):
-            singles.append({"seed": seed, "model": m, "agent": a, "cost": g["cost"].mean(), "effect": g["effect"].mean(),
-                            "coverage": g["query_id"].nunique() / len(qframe)})
+            rec = {"seed": seed, "model": m, "agent": a, "cost": g["cost"].mean(), "effect": g["effect"].mean(),
+                   "coverage": g["query_id"].nunique() / len(qframe)}
+            if rec["coverage"] == 1.0:  # "always this pair" is a policy only where the pair answered every query
+                rec.update({f"reward_{k}": v for k, v in rewards(table, single_choices(table, m, a)).items()})
+            singles.append(rec)
         for rname in routers:
             t0 = time.perf_counter()
             row = {"router": rname, "seed": seed}

@@ -54,3 +54,18 @@ def test_bad_arguments():
     with pytest.raises(ConfigError, match="ROUTER.NAME=VALUE"):
         _parse_params(["epochs=3"])
     assert _parse_params(["graphroute.epochs=3", "knn.k=5"]) == {"graphroute": {"epochs": 3}, "knn": {"k": 5}}
+
+
+def test_single_pair_policies(result):
+    """Each "always this pair" row is that pair's reward; the best of them is the best_single router."""
+    sg = result.singles
+    assert {"reward_performance_first", "reward_balance", "reward_cost_first"} <= set(sg.columns)
+    for seed, g in sg.groupby("seed"):
+        row = result.rows[(result.rows["router"] == "best_single") & (result.rows["seed"] == seed)].iloc[0]
+        # best_single picks its pair on the training split, so it is at most the best pair on test
+        assert row["reward_performance_first"] <= g["reward_performance_first"].max() + 1e-12
+        assert row["reward_performance_first"] >= g["reward_performance_first"].min() - 1e-12
+        # a pair's reward at Performance First is its mean effect on the test split
+        np.testing.assert_allclose(g["reward_performance_first"], g["effect"], rtol=1e-9)
+    md = result.to_markdown()
+    assert "| always this (model, agent) |" in md and md.count("\n\n") == 1
