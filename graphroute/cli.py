@@ -1,4 +1,4 @@
-"""The `graphroute` command line: train, select, info (and more as subcommands register here).
+"""The `graphroute` command line: train, select, info, app (and more as subcommands register here).
 
 Each subcommand is a function ``cmd_NAME(args) -> int`` plus an ``add_NAME(subparsers)`` that
 declares its flags; ``main`` wires them. Errors of graphroute print their message (no traceback)
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -159,7 +160,58 @@ def cmd_info(args) -> int:
     return 0
 
 
-COMMANDS = [add_train, add_select, add_info]
+# ---------------------------------------------------------------- app
+def _port(text: str) -> int:
+    """A TCP port number (argparse type)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is an integer in [1, 65535]; got {text!r}")
+    return port
+
+
+def add_app(sub) -> None:
+    p = sub.add_parser("app", help="open the explorer, a Streamlit app, in the browser",
+                       description="Start the graphroute explorer (Streamlit): route a query and see every "
+                                   "candidate, move the weights and budget, compare the router with single models "
+                                   "on held-out logs, view the graph, add a model without retraining.")
+    p.add_argument("--router", help="a saved router directory (default: the router shipped with graphroute)")
+    p.add_argument("--port", type=_port, help="port to serve on (default: Streamlit's, 8501)")
+    p.set_defaults(func=cmd_app)
+
+
+def app_command(args) -> list[str]:
+    """The `streamlit run` command line that serves the explorer (graphroute/app.py, inside the package)."""
+    from importlib import resources
+
+    script = str(resources.files("graphroute").joinpath("app.py"))
+    cmd = [sys.executable, "-m", "streamlit", "run", script, "--browser.gatherUsageStats", "false"]
+    if args.port is not None:
+        cmd += ["--server.port", str(args.port)]
+    if args.router:
+        cmd += ["--", "--router", str(Path(args.router).resolve())]
+    return cmd
+
+
+def cmd_app(args) -> int:
+    from graphroute.errors import RouterFileError
+
+    if args.router and not Path(args.router).is_dir():
+        raise RouterFileError(f"No saved router at {args.router!r} (not a directory). Save one with "
+                              "router.save(path) or `graphroute train --out DIR`, or leave --router out for the "
+                              "shipped router.")
+    cmd = app_command(args)
+    if os.name != "posix":
+        import subprocess
+
+        return subprocess.call(cmd)
+    os.execv(cmd[0], cmd)  # streamlit takes this process over: Ctrl-C and signals reach it directly
+    return 0
+
+
+COMMANDS = [add_train, add_select, add_info, add_app]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,11 +234,10 @@ def _version() -> str:
 
 
 def _extra_commands():
-    """Subcommands defined in other modules (bench, tune, app), when those modules exist."""
+    """Subcommands defined in other modules (bench, tune), when those modules exist."""
     import importlib
 
-    for module, name in (("graphroute.bench", "add_bench"), ("graphroute.tune", "add_tune"),
-                         ("graphroute.app_cli", "add_app")):
+    for module, name in (("graphroute.bench", "add_bench"), ("graphroute.tune", "add_tune")):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -1,0 +1,6 @@
+"""The graphroute explorer: `streamlit run app/explorer.py [-- --router DIR]` (or `graphroute app`)."""
+import sys
+
+from graphroute.app import main
+
+main(sys.argv[1:])

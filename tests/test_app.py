@@ -1,0 +1,236 @@
+"""The explorer (graphroute/app.py) driven headless as a person uses it, and `graphroute app`.
+
+Streamlit's AppTest runs app/explorer.py in-process: each test types, clicks and uploads, then
+checks what the page shows against what the library says for the same input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graphroute as gr
+from graphroute import app as explorer
+from graphroute.cli import app_command, build_parser, main
+from graphroute.default import default_router_path
+
+AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+
+SCRIPT = str(Path(__file__).resolve().parents[1] / "app" / "explorer.py")
+TIMEOUT = 90  # seconds per rerun: the first one loads MiniLM and the router
+QUERY = "Which gas do plants take in for photosynthesis? A) oxygen B) carbon dioxide C) nitrogen D) helium"
+
+needs_default = pytest.mark.skipif(not (default_router_path() / "manifest.json").is_file(),
+                                   reason="default router not built (python data/train_default_router.py)")
+
+
+def _has_data() -> bool:
+    try:
+        gr.data_dir()
+    except gr.DataNotFoundError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """A small router saved to disk (3 models, 2 agents, latency), its held-out logs and some runs of a 4th model."""
+    syn = gr.make_synthetic(n_queries=80, n_models=4, n_agents=2, n_tasks=2, seed=3)
+    logs = syn.logs
+    ids = np.sort(logs["query_id"].unique())
+    test_ids = set(np.random.default_rng(0).choice(ids, 20, replace=False))
+    is_test = logs["query_id"].isin(test_ids)
+    known = logs["model"] != "model_3"
+    router = gr.Router(embedder="hash", hidden=16, epochs=6, seed=0, progress=False, cache_dir=False)
+    router.fit(logs[~is_test & known], models=[m for m in syn.models if m["name"] != "model_3"],
+               agents=syn.agents, tasks=syn.tasks)
+    path = router.save(tmp_path_factory.mktemp("routers") / "syn")
+    heldout = logs[is_test & known][["query_id", "query", "task", "model", "agent", "effect", "cost"]]
+    runs = logs[~is_test & ~known].head(24)[["query_id", "query", "task", "agent", "effect", "cost", "latency_s"]]
+    return {"path": str(path), "router": gr.load(path), "heldout_csv": heldout.to_csv(index=False).encode(),
+            "runs_csv": runs.to_csv(index=False).encode(), "n_runs": len(runs)}
+
+
+def _app() -> AppTest:
+    at = AppTest.from_file(SCRIPT, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _route(at: AppTest, query: str) -> AppTest:
+    at.text_area(key="query").input(query)
+    at.button(key="route").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _chosen(at: AppTest) -> str:
+    texts = [s.value for s in at.success if s.value.startswith("Chosen:")]
+    assert texts, f"no choice shown; errors: {[e.value for e in at.error]}"
+    return texts[0]
+
+
+def _errors(at: AppTest) -> str:
+    return " | ".join(e.value for e in at.error)
+
+
+def _load(at: AppTest, path: str) -> AppTest:
+    at.text_input(key="router_path").input(path)
+    at.button(key="load_router").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@needs_default
+def test_route_weights_budget_and_bad_input_on_the_default_router():
+    at = _app()
+    assert "11 models" in at.sidebar.caption[0].value
+    assert at.slider(key="w_latency").disabled  # the shipped router predicts no latency
+    _route(at, QUERY)
+    expected = explorer.open_router("").select(QUERY, weights={"effect": 1.0, "cost": 0.5})
+    assert f"**{expected.model}**" in _chosen(at)
+    table = at.dataframe[0].value
+    assert len(table) == 11 and int(table["chosen"].sum()) == 1
+    assert table.loc[table["chosen"], "model"].item() == expected.model
+    assert len(at.dataframe[1].value) == explorer.EVIDENCE_K  # one evidence row per nearest past query
+
+    at.slider(key="w_cost").set_value(1.0).run()  # the choice follows the weights without pressing Route again
+    dear_first = explorer.open_router("").select(QUERY, weights={"effect": 1.0, "cost": 1.0})
+    assert f"**{dear_first.model}**" in _chosen(at)
+
+    at.selectbox(key="task").set_value("mbpp").run()  # a task named by the user, not inferred
+    as_code = explorer.open_router("").select(QUERY, task="mbpp", weights={"effect": 1.0, "cost": 1.0})
+    assert f"**{as_code.model}**" in _chosen(at) and "(task mbpp)" in _chosen(at)
+    at.selectbox(key="task").set_value(at.selectbox(key="task").options[0]).run()
+    assert "(task arc-challenge)" in _chosen(at)
+
+    at.number_input(key="budget").set_value(1e-7).run()  # cheaper than any model
+    assert "No candidate meets the constraints" in _errors(at) and "budget=1e-07" in _errors(at)
+    at.number_input(key="budget").set_value(None).run()
+    assert not at.error
+
+    at.slider(key="w_effect").set_value(0.0)
+    at.slider(key="w_cost").set_value(0.0).run()
+    assert "At least one weight must be > 0" in _errors(at)
+    at.slider(key="w_effect").set_value(1.0).run()
+
+    _route(at, "   ")
+    assert "empty or whitespace" in _errors(at)
+    assert not [s for s in at.success if s.value.startswith("Chosen:")]
+
+
+@needs_default
+@pytest.mark.skipif(not _has_data(), reason="RouterBench not found (../shared/data or $GRAPHROUTE_DATA)")
+def test_pareto_on_routerbench_says_it_is_in_sample():
+    at = _app()
+    assert at.radio(key="pareto_source").value == "RouterBench held-out split"
+    labels = {m.label: m.value for m in at.metric}
+    assert int(labels["queries"]) > 500 and 0 < float(labels["AIQ (router)"]) <= 1
+    assert any("in-sample" in w.value for w in at.warning)  # the shipped router saw every RouterBench query
+
+
+def test_saved_router_latency_pareto_upload_and_graph(synthetic):
+    at = _app()
+    _load(at, synthetic["path"])
+    assert "3 models" in at.sidebar.caption[0].value and "predicts latency" in at.sidebar.caption[0].value
+    at.slider(key="w_latency").set_value(0.5)
+    _route(at, "the what of kalo mire sati vozeru")
+    expected = synthetic["router"].select("the what of kalo mire sati vozeru",
+                                          weights={"effect": 1.0, "cost": 0.5, "latency": 0.5})
+    assert f"**{expected.model}** with agent **{expected.agent}**" in _chosen(at)
+    assert "predicted latency" in {m.label for m in at.metric}
+
+    at.radio(key="pareto_source").set_value("Upload held-out logs (CSV)").run()
+    assert any("Upload logged runs" in i.value for i in at.info)
+    at.file_uploader(key="pareto_upload").set_value(("heldout.csv", synthetic["heldout_csv"], "text/csv"))
+    at.run()
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["queries"] == "20" and 0 < float(labels["AIQ (router)"]) <= 1
+    assert not any("in-sample" in w.value for w in at.warning)  # these queries were held out of the fit
+
+    at.file_uploader(key="pareto_upload").set_value(("broken.csv", b"a,b\n1,2\n3,4,5\n", "text/csv")).run()
+    assert "broken.csv could not be read as CSV" in _errors(at) and "Expected 2 fields" in _errors(at)
+    at.file_uploader(key="pareto_upload").set_value(("cols.csv", b"a,b\n1,2\n", "text/csv")).run()
+    assert "lack required columns" in _errors(at)
+
+    at.selectbox(key="graph_color").set_value("mean_cost").run()
+    assert not at.exception
+    edges = [d.value for d in at.dataframe if "runs" in d.value.columns][0]
+    assert set(edges["model"]) == {"model_0", "model_1", "model_2"}
+
+
+def test_bad_router_path_keeps_the_app_alive(synthetic, tmp_path):
+    at = _app()
+    _load(at, synthetic["path"])
+    _load(at, str(tmp_path / "nowhere"))
+    assert "No saved router at" in _errors(at)
+    assert "3 models" in at.sidebar.caption[0].value  # still the router loaded before
+
+
+def test_add_model_form(synthetic):
+    at = _app()
+    _load(at, synthetic["path"])
+    at.text_input(key="new_name").input("model_3")
+    at.text_area(key="new_description").input("a strong new model, priced like model_2")
+    at.number_input(key="new_price_in").set_value(0.3)
+    at.number_input(key="new_price_out").set_value(1.2)
+    at.file_uploader(key="new_runs").set_value(("runs.csv", synthetic["runs_csv"], "text/csv"))
+    at.button(key="add_model").click().run()
+    assert not at.exception and not at.error, _errors(at)
+    done = [s.value for s in at.success if s.value.startswith("Added")]
+    assert done and f"**model_3** ({synthetic['n_runs']} logged runs) without retraining" in done[0]
+    standing = [d.value for d in at.dataframe if "chosen_share" in d.value.columns][0]
+    assert "model_3" in set(standing["model"]) and set(standing["task"]) == {"task_0", "task_1"}
+    assert "4 models" in at.sidebar.caption[0].value and "model_3" in at.sidebar.caption[1].value
+    assert "model_3" not in synthetic["router"].state_.model_names  # only the session's copy grew
+
+    # the new model is a candidate when routing, at once
+    _route(at, "the what of kalo mire sati vozeru")
+    assert "model_3" in set(at.dataframe[0].value["model"])
+
+    # the same name again: the library's message, and the router keeps one model_3
+    at.button(key="add_model").click().run()
+    assert "already has a model named 'model_3'" in _errors(at)
+
+    # a CSV that is not CSV, then one that lacks a required column: the library's messages
+    at.text_input(key="new_name").input("model_4")
+    at.file_uploader(key="new_runs").set_value(("bad.csv", b"query,effect\n\"unterminated,1\n", "text/csv"))
+    at.button(key="add_model").click().run()
+    assert "bad.csv could not be read as CSV (Error tokenizing data" in _errors(at)
+    at.file_uploader(key="new_runs").set_value(("bad.csv", b"query,effect\nhello,1\n", "text/csv"))
+    at.button(key="add_model").click().run()
+    assert "lack required columns ['cost']" in _errors(at)
+    assert "model_4" not in at.sidebar.caption[1].value  # a failed add leaves the router as it was
+
+    at.button(key="reset_added").click().run()
+    assert "3 models" in at.sidebar.caption[0].value
+
+
+def test_read_runs_csv_names_the_fix():
+    with pytest.raises(gr.LogsError, match="could not be read as CSV.*header row: query, effect, cost"):
+        explorer.read_runs_csv(b"a,b\n1,2\n3,4,5\n", "x.csv")
+    with pytest.raises(gr.LogsError, match="could not be read as CSV"):
+        explorer.read_runs_csv(b"\xff\xfe\x00\x81", "x.csv")
+    with pytest.raises(gr.LogsError, match="holds no rows"):
+        explorer.read_runs_csv(b"query,effect,cost\n", "x.csv")
+
+
+def test_cli_app_builds_the_streamlit_command(synthetic, monkeypatch):
+    args = build_parser().parse_args(["app", "--router", synthetic["path"], "--port", "8642"])
+    cmd = app_command(args)
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("graphroute/app.py")
+    assert cmd[cmd.index("--server.port") + 1] == "8642"
+    assert cmd[-3:] == ["--", "--router", synthetic["path"]]
+    assert explorer.parse_args(cmd[cmd.index("--") + 1:]).router == synthetic["path"]
+    ran = []
+    monkeypatch.setattr("os.execv", lambda exe, argv: ran.append(argv))
+    assert main(["app", "--router", synthetic["path"]]) == 0
+    assert len(ran) == 1 and ran[0][4].endswith("graphroute/app.py")
+    assert main(["app", "--router", "/no/such/router"]) == 2
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["app", "--port", "70000"])
