@@ -1,0 +1,126 @@
+"""Regenerate BENCHMARKS.md: run each ``graphroute bench`` below and gather its tables and plots.
+
+Each run writes into ``benchmarks/results/<name>/`` (table.md or new_models.md, JSON, pareto.png)
+plus ``run.json`` (the exact command, the date, the wall time, the machine). BENCHMARKS.md is then
+assembled from those folders, so a run can be redone alone and the page rebuilt::
+
+    HF_HUB_OFFLINE=1 python benchmarks/regenerate.py                  # every run, then the page
+    HF_HUB_OFFLINE=1 python benchmarks/regenerate.py --only tot       # one run, then the page
+    python benchmarks/regenerate.py --assemble                        # the page from what is there
+
+Runs are sequential: the machine has 2 cores and every run uses both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+# name, title, bench arguments, what the reader should know about the run
+RUNS: list[tuple[str, str, list[str], str]] = [
+    ("routerbench", "RouterBench subset (11 models; ARC-Challenge, MBPP, Winogrande)",
+     ["--dataset", "routerbench", "--seeds", "5"],
+     "Costs are the logged USD per call. `graphrouter` is the GraphRouter (ICLR 2025) re-implementation: one "
+     "model per scenario, so it has no λ sweep (AIQ and cost to match are blank)."),
+    ("llmrouter", "LLMRouter DC-router data (9 models, 4 tasks)",
+     ["--dataset", "llmrouter", "--seeds", "5"],
+     "No cost is logged: cost = the query's tokens (characters / 4) × input price + 256 output tokens × output "
+     "price, prices from the data's `default_llm.json`, as the GraphRouter paper derives it. Test-file queries "
+     "that also appear in the train file are dropped; the bench splits the remaining pool with its own seeds."),
+    ("routellm-gsm8k", "RouteLLM GSM8K (two models: GPT-4 vs Mixtral)",
+     ["--dataset", "routellm-gsm8k", "--seeds", "5"],
+     "Prices: the RouteLLM paper's blended estimates ($24.7 and $0.24 per 1M tokens); output tokens counted "
+     "from the logged responses. APGR and CPT are RouteLLM's two-model metrics (score = predicted effect gap)."),
+    ("tree-of-thoughts", "Tree of Thoughts (200 queries; strategies IO, CoT, ToT as agents)",
+     ["--dataset", "tree-of-thoughts", "--seeds", "5"],
+     "One model, three strategies: the router chooses the strategy per query. Costs are the logged USD."),
+    ("new-models-routerbench", "New models without retraining: RouterBench (3 of 11 held out)",
+     ["--dataset", "routerbench", "--protocol", "new-models", "--seeds", "5", "--shots", "0,10,50"],
+     "Per seed, 3 models are held out of training, then added with `add_model` (card + k logged runs on "
+     "training queries, no gradient step) and compared with a router retrained on all models."),
+    ("new-models-llmrouter", "New models without retraining: LLMRouter (3 of 9 held out)",
+     ["--dataset", "llmrouter", "--protocol", "new-models", "--seeds", "2", "--shots", "0,10,50"],
+     "As above, on the LLMRouter data; 2 seeds, not 5: a graphroute fit on this data takes 4 to 13 min on this "
+     "machine (continuous effects keep validation improving, so training runs many more epochs than on RouterBench)."),
+]
+
+
+def _command(name: str, args: list[str]) -> list[str]:
+    return ["graphroute", "bench", *args, "--out", f"benchmarks/results/{name}"]
+
+
+def run(name: str, args: list[str]) -> None:
+    out = RESULTS / name
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = _command(name, args)
+    exe = Path(sys.executable).with_name("graphroute")
+    t0 = time.perf_counter()
+    print(f"$ {shlex.join(cmd)}", flush=True)
+    subprocess.run([str(exe), *cmd[1:]], cwd=ROOT, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    meta = {"command": "HF_HUB_OFFLINE=1 " + shlex.join(cmd), "date": dt.date.today().isoformat(),
+            "wall_s": round(time.perf_counter() - t0, 1), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version()}
+    (out / "run.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def assemble() -> Path:
+    lines = ["# Benchmarks", "",
+             "Every table below was produced by the command above it, on this repository's code at the date given, "
+             "offline, on a 2-core CPU machine. Rewards are on the test split (20% of queries, per-task "
+             "stratified, seeds 0–4), mean ± std over seeds: Performance First w=(1, 0), Balance (0.5, 0.5), "
+             "Cost First (0.2, 0.8), cost min–max normalised per task. AIQ is RouterBench's area under the "
+             "non-decreasing convex hull of the router's λ sweep; `cost_to_match` is the cost of reaching the "
+             "best single model's test quality (within 0.5 pt) as a fraction of its cost (blank: never reached). "
+             "`fit_s` is wall time to fit, on a machine shared with other work: compare within a row only.",
+             "", "Regenerate everything with `HF_HUB_OFFLINE=1 python benchmarks/regenerate.py` "
+             "(one run: `--only NAME`).", ""]
+    for name, title, _, note in RUNS:
+        out = RESULTS / name
+        meta_path = out / "run.json"
+        lines += [f"## {title}", ""]
+        if not meta_path.exists():
+            lines += ["Not run yet.", ""]
+            continue
+        meta = json.loads(meta_path.read_text())
+        lines += [f"`{meta['command']}`  ", f"{meta['date']}, {meta['wall_s'] / 60:.1f} min, {meta['machine']}.", "",
+                  note, ""]
+        for table in ("table.md", "new_models.md"):
+            if (out / table).exists():
+                lines += [(out / table).read_text().rstrip(), ""]
+        if (out / "pareto.png").exists():
+            lines += [f"![{name} Pareto plot](benchmarks/results/{name}/pareto.png)", ""]
+    perf = ROOT / "benchmarks" / "perf_results.md"
+    if perf.exists():
+        lines += ["## Performance", "", f"See [benchmarks/perf_results.md](benchmarks/perf_results.md) "
+                  "(`python benchmarks/perf.py`).", ""]
+    path = ROOT / "BENCHMARKS.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", action="append", choices=[r[0] for r in RUNS], help="run only this one (repeatable)")
+    ap.add_argument("--assemble", action="store_true", help="run nothing; rebuild BENCHMARKS.md from results/")
+    args = ap.parse_args(argv)
+    if not args.assemble:
+        for name, _, bench_args, _ in RUNS:
+            if not args.only or name in args.only:
+                run(name, bench_args)
+    print(f"wrote {assemble()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
