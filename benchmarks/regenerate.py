@@ -33,7 +33,7 @@ RUNS: list[tuple[str, str, list[str], str]] = [
      ["--dataset", "routerbench", "--seeds", "5"],
      "Costs are the logged USD per call. `graphrouter` is the GraphRouter (ICLR 2025) re-implementation: one "
      "model per scenario, so it has no λ sweep (AIQ and cost to match are blank)."),
-    ("llmrouter", "LLMRouter DC-router data (9 models, 4 tasks)",
+    ("llmrouter", "LLMRouter DC-router data (9 models, 14 tasks)",
      ["--dataset", "llmrouter", "--seeds", "5"],
      "No cost is logged: cost = the query's tokens (characters / 4) × input price + 256 output tokens × output "
      "price, prices from the data's `default_llm.json`, as the GraphRouter paper derives it. Test-file queries "
