@@ -45,6 +45,10 @@ RUNS: list[tuple[str, str, list[str], str]] = [
     ("tree-of-thoughts", "Tree of Thoughts (200 queries; strategies IO, CoT, ToT as agents)",
      ["--dataset", "tree-of-thoughts", "--seeds", "5"],
      "One model, three strategies: the router chooses the strategy per query. Costs are the logged USD."),
+    ("marble", "MARBLE multi-agent research tasks (3 models x 4 collaboration topologies as agents)",
+     ["--dataset", "marble", "--seeds", "5"],
+     "The router chooses a (model, topology) pair per task. Effect = (mean of the innovation, safety and feasibility judge scores − 1) / 4; cost "
+     "is logged total tokens x list price, assuming 80% of tokens are input (the split is not logged)."),
     ("new-models-routerbench", "New models without retraining: RouterBench (3 of 11 held out)",
      ["--dataset", "routerbench", "--protocol", "new-models", "--seeds", "5", "--shots", "0,10,50"],
      "Per seed, 3 models are held out of training, then added with `add_model` (card + k logged runs on "
