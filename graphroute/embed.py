@@ -447,6 +447,7 @@ class CachedEmbedder(Embedder):
         self.cache_dir = Path(cache_dir)
         self._ready = False
         self._lock = threading.Lock()
+        self._local = threading.local()  # this thread's open connection (see _connection)
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -482,6 +483,41 @@ class CachedEmbedder(Embedder):
             raise EmbedderError(f"The embedding cache {self.path} cannot be used ({exc}). Point cache_dir at a "
                                 "writable folder, delete a damaged file, or turn the cache off (cache_dir=None).") from None
 
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, kept open between calls: opening and closing one per call makes
+        SQLite checkpoint its WAL on every close (~15 ms per query routed). Reopened after a fork, and
+        when the file was removed or replaced (so deleting it still resets the cache)."""
+        local = self._local
+        try:
+            st = os.stat(self.path)
+            ident = (os.getpid(), st.st_dev, st.st_ino)
+        except OSError:
+            ident = None
+        con = getattr(local, "con", None)
+        if con is not None:
+            if ident is not None and ident == local.ident:
+                return con
+            self._forget()
+        con = self._connect()
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            con.close()
+            raise EmbedderError(f"The embedding cache {self.path} cannot be used ({exc}).") from None
+        local.con, local.ident = con, (os.getpid(), st.st_dev, st.st_ino)
+        return con
+
+    def _forget(self) -> None:
+        """Drop this thread's connection (closed, unless it was inherited through a fork: never touch those)."""
+        local = self._local
+        con, ident = getattr(local, "con", None), getattr(local, "ident", None)
+        local.con = local.ident = None
+        if con is not None and ident is not None and ident[0] == os.getpid():
+            try:
+                con.close()
+            except sqlite3.Error:
+                pass
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         texts = _check_texts(texts, "CachedEmbedder")
         name, version, dim = self.inner.name, self.inner.version, self.inner.dim
@@ -490,7 +526,7 @@ class CachedEmbedder(Embedder):
             return out
         keys = [hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest() for t in texts]
         found: dict[str, np.ndarray] = {}
-        con = self._connect()
+        con = self._connection()
         try:
             unique = list(dict.fromkeys(keys))
             for i in range(0, len(unique), 500):  # stay under SQLite's bound-parameter limit
@@ -512,10 +548,9 @@ class CachedEmbedder(Embedder):
                                     [(name, version, k, dim, v.tobytes()) for k, v in zip(missing, vecs)])
                 found.update(zip(missing, vecs))
         except sqlite3.Error as exc:
+            self._forget()
             raise EmbedderError(f"The embedding cache {self.path} failed ({exc}). Delete the file to reset it, "
                                 "or turn the cache off (cache_dir=None).") from None
-        finally:
-            con.close()
         for i, k in enumerate(keys):
             out[i] = found[k]
         return out

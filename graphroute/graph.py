@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-__all__ = ["GraphState", "PAIR_FEATURES", "EDGE_TYPES", "EDGE_DIMS", "top_k_neighbors", "model_numeric"]
+__all__ = ["GraphState", "PairTables", "PAIR_FEATURES", "EDGE_TYPES", "EDGE_DIMS", "top_k_neighbors", "model_numeric"]
 
 # (source, relation, destination); every relation has its reverse so messages flow both ways
 EDGE_TYPES: list[tuple[str, str, str]] = [
@@ -70,8 +70,11 @@ def top_k_neighbors(queries: Tensor, keys: Tensor, k: int, exclude_self: bool = 
         return (torch.zeros(queries.shape[0], 0, dtype=torch.long),
                 torch.zeros(queries.shape[0], 0))
     idx_out, sim_out = [], []
+    buf = torch.empty(min(block, queries.shape[0]), n_keys, dtype=torch.result_type(queries, keys))
     for start in range(0, queries.shape[0], block):
-        sims = queries[start:start + block] @ keys.T  # [B, n_keys]
+        q = queries[start:start + block]
+        # one buffer for every block: a fresh [B, n_keys] each time costs page faults (~30% of the time)
+        sims = torch.mm(q, keys.T, out=buf[:q.shape[0]])  # [B, n_keys]
         if exclude_self:
             rows = torch.arange(sims.shape[0])
             sims[rows, rows + start] = -math.inf
@@ -79,6 +82,20 @@ def top_k_neighbors(queries: Tensor, keys: Tensor, k: int, exclude_self: bool = 
         idx_out.append(i)
         sim_out.append(s)
     return torch.cat(idx_out), torch.cat(sim_out)
+
+
+@dataclass
+class PairTables:
+    """Query-independent records the decoder statistics read (see ``GraphState.pair_tables``)."""
+
+    eff: Tensor  # [N, P] mean effect per (query, pair)
+    cz: Tensor  # [N, P] mean cost_z
+    has: Tensor  # [N, P] 1.0 where the pair ran on the query
+    pair_eff: Tensor  # [P] overall record, shrunk
+    tot_cnt: Tensor  # [P] runs per pair
+    task_eff: Tensor  # [T, P] record per task, shrunk
+    task_cz: Tensor  # [T, P]
+    t_cnt: Tensor  # [T, P] runs per (task, pair)
 
 
 @dataclass
@@ -247,17 +264,13 @@ class GraphState:
         safe = cnt.clamp_min(1)
         return (eff / safe).view(n, n_p), (cz / safe).view(n, n_p), cnt.view(n, n_p)
 
-    def pair_features(self, nbr_idx: Tensor, nbr_w: Tensor, task_idx: Tensor, rows: Tensor,
-                      mats: tuple[Tensor, Tensor, Tensor] | None = None) -> Tensor:
-        """Statistics of every candidate pair for each target query.
+    def pair_tables(self, mats: tuple[Tensor, Tensor, Tensor]) -> PairTables:
+        """The query-independent part of ``pair_features``: per-pair and per-(task, pair) records.
 
-        nbr_idx, nbr_w [Q, K]: the target's context neighbours and weights (0 = no neighbour);
-        task_idx [Q]; rows: bool [E] outcome edges visible to the targets.
-        Returns [Q, P, len(PAIR_FEATURES)].
+        Computed once per published state (O(N·P)), so that routing one query costs O(K·P), not O(N·P).
         """
-        eff, cz, cnt = mats if mats is not None else self.outcome_matrix(rows)
+        eff, cz, cnt = mats
         has = (cnt > 0).float()  # [N, P]
-        n_p = eff.shape[1]
 
         # overall record of each pair, shrunk toward the mean of all pairs
         tot_cnt = cnt.sum(0)  # [P]
@@ -269,26 +282,79 @@ class GraphState:
         pair_cz = (tot_cz + SHRINK * all_cz) / (tot_cnt + SHRINK)
 
         # record per task, shrunk toward the pair's overall record
-        n_t = len(self.task_names)
+        n_t, n_p = len(self.task_names), eff.shape[1]
         t_cnt = torch.zeros(n_t, n_p).index_add_(0, self.query_task, cnt)
         t_eff = torch.zeros(n_t, n_p).index_add_(0, self.query_task, eff * cnt)
         t_cz = torch.zeros(n_t, n_p).index_add_(0, self.query_task, cz * cnt)
         task_eff = (t_eff + SHRINK * pair_eff) / (t_cnt + SHRINK)  # [T, P]
         task_cz = (t_cz + SHRINK * pair_cz) / (t_cnt + SHRINK)
+        return PairTables(eff=eff, cz=cz, has=has, pair_eff=pair_eff, tot_cnt=tot_cnt, task_eff=task_eff,
+                          task_cz=task_cz, t_cnt=t_cnt)
 
-        te, tc, tn = task_eff[task_idx], task_cz[task_idx], t_cnt[task_idx]  # [Q, P]
+    def pair_features(self, nbr_idx: Tensor, nbr_w: Tensor, task_idx: Tensor, rows: Tensor,
+                      mats: tuple[Tensor, Tensor, Tensor] | None = None, tables: PairTables | None = None) -> Tensor:
+        """Statistics of every candidate pair for each target query.
+
+        nbr_idx, nbr_w [Q, K]: the target's context neighbours and weights (0 = no neighbour);
+        task_idx [Q]; rows: bool [E] outcome edges visible to the targets (or ``mats``, their
+        outcome matrices, or ``tables``, the ``pair_tables`` of those).
+        Returns [Q, P, len(PAIR_FEATURES)].
+        """
+        if tables is None:
+            tables = self.pair_tables(mats if mats is not None else self.outcome_matrix(rows))
+        tb = tables
+        te, tc, tn = tb.task_eff[task_idx], tb.task_cz[task_idx], tb.t_cnt[task_idx]  # [Q, P]
 
         # neighbours' outcomes on each pair, falling back to the task record where none ran it
-        w = nbr_w[..., None] * has[nbr_idx]  # [Q, K, P]
+        w = nbr_w[..., None] * tb.has[nbr_idx]  # [Q, K, P]
         mass = w.sum(1)  # [Q, P]
-        knn_eff = ((w * eff[nbr_idx]).sum(1) + SHRINK * 0.2 * te) / (mass + SHRINK * 0.2)
-        knn_cz = ((w * cz[nbr_idx]).sum(1) + SHRINK * 0.2 * tc) / (mass + SHRINK * 0.2)
+        knn_eff = ((w * tb.eff[nbr_idx]).sum(1) + SHRINK * 0.2 * te) / (mass + SHRINK * 0.2)
+        knn_cz = ((w * tb.cz[nbr_idx]).sum(1) + SHRINK * 0.2 * tc) / (mass + SHRINK * 0.2)
 
         q = task_idx.shape[0]
         return torch.stack([
-            knn_eff, mass, knn_cz, te, tc, pair_eff[None].expand(q, -1),
-            torch.log1p(tot_cnt)[None].expand(q, -1) / 10, torch.log1p(tn) / 10,
+            knn_eff, mass, knn_cz, te, tc, tb.pair_eff[None].expand(q, -1),
+            torch.log1p(tb.tot_cnt)[None].expand(q, -1) / 10, torch.log1p(tn) / 10,
         ], dim=-1)
+
+    def edges_by_query(self) -> tuple[Tensor, Tensor]:
+        """(order [E], offsets [N + 1]): the outcome edges of query i are ``order[offsets[i]:offsets[i + 1]]``,
+        in increasing edge index (what ``(out_query == i).nonzero()`` gives, without scanning every edge)."""
+        order = torch.argsort(self.out_query, stable=True)
+        offsets = torch.zeros(self.n_queries + 1, dtype=torch.long)
+        offsets[1:] = torch.cumsum(torch.bincount(self.out_query, minlength=self.n_queries), 0)
+        return order, offsets
+
+    def subgraph(self, idx: Tensor) -> tuple[GraphState, Tensor]:
+        """The graph induced by the queries ``idx`` (long [S], distinct): those queries, their outcome
+        edges, every task / model / agent node, and each query's neighbour list cut to neighbours
+        inside ``idx`` (kept in order, padded with similarity -inf, which every reader treats as no
+        neighbour). Returns (subgraph, indices [E_S] of its edges in this graph).
+        """
+        n = self.n_queries
+        keep = torch.zeros(n, dtype=torch.bool)
+        keep[idx] = True
+        remap = torch.full((n,), -1, dtype=torch.long)
+        remap[idx] = torch.arange(idx.shape[0])
+        edges = keep[self.out_query].nonzero().flatten()
+        nbr, sim = self.nbr_idx[idx], self.nbr_sim[idx]
+        inside = keep[nbr]
+        order = torch.argsort((~inside).long(), dim=1, stable=True)  # inside neighbours first, in order
+        nbr, sim, inside = nbr.gather(1, order), sim.gather(1, order), inside.gather(1, order)
+        ids = idx.tolist()
+        sub = GraphState(
+            query_ids=[self.query_ids[i] for i in ids], query_texts=[self.query_texts[i] for i in ids],
+            query_task=self.query_task[idx], query_x=self.query_x[idx],
+            task_names=self.task_names, task_x=self.task_x, model_names=self.model_names, model_x=self.model_x,
+            model_num=self.model_num, agent_names=self.agent_names, agent_x=self.agent_x,
+            out_query=remap[self.out_query[edges]], out_model=self.out_model[edges],
+            out_agent=self.out_agent[edges], out_effect=self.out_effect[edges], out_cost=self.out_cost[edges],
+            out_latency=self.out_latency[edges],
+            nbr_idx=torch.where(inside, remap[nbr], torch.zeros_like(nbr)),
+            nbr_sim=torch.where(inside, sim, torch.full_like(sim, -math.inf)),
+            cost_loc=self.cost_loc, cost_scale=self.cost_scale, cost_eps=self.cost_eps,
+            lat_loc=self.lat_loc, lat_scale=self.lat_scale)
+        return sub, edges
 
     # ---- growth (no gradient involved) --------------------------------------------------------
     def add_queries(self, ids: list[str], texts: list[str], tasks: Tensor, x: Tensor) -> Tensor:

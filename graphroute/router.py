@@ -32,12 +32,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import __version__
-from .base import BaseRouter, cost_ranges
+from .base import BaseRouter, check_queries
 from .catalog import AgentCard, Catalog, ModelCard, TaskCard
 from .embed import Embedder, get_embedder
 from .errors import ConfigError, LogsError, NotFittedError, RouterFileError
-from .graph import EDGE_DIMS, EDGE_TYPES, PAIR_FEATURES, GraphState, model_numeric
+from .graph import EDGE_DIMS, EDGE_TYPES, PAIR_FEATURES, GraphState, PairTables, model_numeric
 from .logs import DEFAULT_AGENT, aggregate_runs, validate_logs
+from .selection import Objective, Selection, pick
 from .nn import NetConfig, RouterNet
 from .text import learn_prefixes, strip_prefixes
 
@@ -56,6 +57,15 @@ def neighbor_weights(sim: Tensor, temperature: float) -> Tensor:
     return w / w.sum(1, keepdim=True).clamp_min(1e-12)
 
 
+def _top_k(sims: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """``graph.top_k_neighbors`` from precomputed similarities [Q, N] (same values, same order)."""
+    kk = min(k, sims.shape[1])
+    if kk <= 0 or sims.shape[0] == 0:
+        return torch.zeros(sims.shape[0], 0, dtype=torch.long), torch.zeros(sims.shape[0], 0)
+    s, i = sims.topk(kk, dim=1)
+    return i, s
+
+
 @dataclass
 class _Live:
     """What predictions read; replaced whole (never edited) so readers in other threads see one state."""
@@ -65,6 +75,19 @@ class _Live:
     mats: tuple[Tensor, Tensor, Tensor]  # outcome matrices over all edges
     candidates: pd.DataFrame
     cost_range: dict[str, tuple[float, float]]
+    tables: PairTables  # query-independent decoder statistics (from mats)
+    pair_model: Tensor  # [P] model index of each candidate
+    pair_agent: Tensor  # [P] agent index of each candidate
+    cand_model: np.ndarray  # [P] object: candidate model names (as candidates["model"])
+    cand_agent: np.ndarray  # [P] object
+    cand_rank: tuple[np.ndarray, np.ndarray]  # [P] each: rank of the model / agent name in sorted order
+    names: tuple[list[str], list[str]]  # sorted unique model / agent names among the candidates
+    _edge_index: tuple[Tensor, Tensor] | None = None  # edges by query, built on first evidence() call
+
+    def edge_index(self) -> tuple[Tensor, Tensor]:
+        if self._edge_index is None:  # two threads may both build it: same value, no harm
+            self._edge_index = self.state.edges_by_query()
+        return self._edge_index
 
 
 # {id(router): _Live} per thread: one public call (select, predict, ...) reads one state throughout
@@ -84,6 +107,10 @@ class Router(BaseRouter):
         target_fraction: share of training queries predicted (held out of the graph) per epoch.
         fewshot_fraction, fewshot_max: share of models shown through at most ``fewshot_max`` edges per epoch.
         validation_fraction: share of queries (per task) kept for early stopping.
+        max_epoch_edges: when the training queries carry more outcome edges than this, each epoch
+            trains on a sampled subgraph of about this many edges (random queries plus their nearest
+            neighbours), and validation runs on one fixed sampled subgraph; None: always the whole
+            graph. Logs below it train exactly as without it. Bounds an epoch's time and memory.
         n_ensemble: members trained from different seeds and averaged.
         strip_boilerplate: learn per-task shared prompt prefixes and strip them before embedding.
         cache_dir: embedding cache (None: $GRAPHROUTE_CACHE or ~/.cache/graphroute; False: none).
@@ -94,7 +121,8 @@ class Router(BaseRouter):
                  k_neighbors: int = 10, knn_temperature: float = 0.05, epochs: int = 300, lr: float = 3e-3,
                  weight_decay: float = 1e-5, dropout: float = 0.1, patience: int = 40,
                  target_fraction: float = 0.3, fewshot_fraction: float = 0.2, fewshot_max: int = 50,
-                 validation_fraction: float = 0.1, n_ensemble: int = 1, strip_boilerplate: bool = True,
+                 validation_fraction: float = 0.1, max_epoch_edges: int | None = 250_000, n_ensemble: int = 1,
+                 strip_boilerplate: bool = True,
                  cache_dir: str | Path | bool | None = None, seed: int = 0, progress: bool | None = None) -> None:
         self.embedder = embedder
         self.hidden = hidden
@@ -110,6 +138,7 @@ class Router(BaseRouter):
         self.fewshot_fraction = fewshot_fraction
         self.fewshot_max = fewshot_max
         self.validation_fraction = validation_fraction
+        self.max_epoch_edges = max_epoch_edges
         self.n_ensemble = n_ensemble
         self.strip_boilerplate = strip_boilerplate
         self.cache_dir = cache_dir
@@ -134,6 +163,9 @@ class Router(BaseRouter):
             v = getattr(self, name)
             if not isinstance(v, int | float) or not v > 0 or not math.isfinite(v):
                 raise ConfigError(f"Router parameter {name} must be a number > 0; got {v!r}.")
+        m = self.max_epoch_edges
+        if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 1):
+            raise ConfigError(f"Router parameter max_epoch_edges must be an integer >= 1 or None; got {m!r}.")
         if not isinstance(self.weight_decay, int | float) or self.weight_decay < 0:
             raise ConfigError(f"Router parameter weight_decay must be >= 0; got {self.weight_decay!r}.")
 
@@ -166,6 +198,7 @@ class Router(BaseRouter):
         self.prefixes_ = learn_prefixes(queries.groupby("task")["query"].apply(list)) if self.strip_boilerplate else []
 
         state = self._new_state(queries, agg)
+        del logs, agg, queries  # the graph holds what training needs; free the frames (GBs for millions of runs)
         state.fit_scales()
         state.refresh_neighbors(self._k0())
         self.has_latency_ = state.has_latency
@@ -190,9 +223,6 @@ class Router(BaseRouter):
         model_names = list(cat.models)
         agent_names = list(cat.agents)
         t_ix = {n: i for i, n in enumerate(task_names)}
-        m_ix = {n: i for i, n in enumerate(model_names)}
-        a_ix = {n: i for i, n in enumerate(agent_names)}
-        q_ix = {q: i for i, q in enumerate(queries["query_id"])}
         emb = self._embedder()
         lat = agg["latency_s"].to_numpy(float) if "latency_s" in agg else np.full(len(agg), np.nan)
         return GraphState(
@@ -207,9 +237,10 @@ class Router(BaseRouter):
                                     for c in cat.models.values()], dtype=torch.float32).view(-1, 4),
             agent_names=agent_names,
             agent_x=torch.as_tensor(emb.encode([cat.agents[n].text() for n in agent_names]), dtype=torch.float32),
-            out_query=torch.tensor(agg["query_id"].map(q_ix).to_numpy(), dtype=torch.long),
-            out_model=torch.tensor(agg["model"].map(m_ix).to_numpy(), dtype=torch.long),
-            out_agent=torch.tensor(agg["agent"].map(a_ix).to_numpy(), dtype=torch.long),
+            # positions by hashed lookup (a dict .map over millions of rows is seconds)
+            out_query=torch.as_tensor(pd.Index(queries["query_id"]).get_indexer(agg["query_id"]), dtype=torch.long),
+            out_model=torch.as_tensor(pd.Index(model_names).get_indexer(agg["model"]), dtype=torch.long),
+            out_agent=torch.as_tensor(pd.Index(agent_names).get_indexer(agg["agent"]), dtype=torch.long),
             out_effect=torch.tensor(agg["effect"].to_numpy(float), dtype=torch.float32),
             out_cost=torch.tensor(agg["cost"].to_numpy(float), dtype=torch.float32),
             out_latency=torch.tensor(lat, dtype=torch.float32),
@@ -263,18 +294,28 @@ class Router(BaseRouter):
         return context, targets, visible, cards
 
     def _forward(self, net: RouterNet, state: GraphState, context: Tensor, visible: Tensor,
-                 targets: Tensor, cards: dict[str, Tensor] | None = None) -> Tensor:
-        """Predictions [Q, P, n_targets] for the ``targets`` queries given the context graph."""
-        data = state.hetero_data(context, visible, self.k_neighbors, cards)
+                 targets: Tensor, cards: dict[str, Tensor] | None = None, inputs: tuple | None = None) -> Tensor:
+        """Predictions [Q, P, n_targets] for the ``targets`` queries given the context graph.
+
+        inputs: ``_forward_inputs`` of these arguments, when already computed (validation reuses them
+        every epoch: they do not depend on the network).
+        """
+        data, t_idx, nbr, w, feats, pm, pa = inputs or self._forward_inputs(state, context, visible, targets, cards)
         h = net.encode((data.x_dict, data.edge_index_dict, data.edge_attr_dict))
+        z = net.read_queries(h, state.query_x[t_idx], nbr, w, state.query_task[t_idx])
+        return net.decode(h, z, pm, pa, feats)
+
+    def _forward_inputs(self, state: GraphState, context: Tensor, visible: Tensor, targets: Tensor,
+                        cards: dict[str, Tensor] | None = None) -> tuple:
+        """What ``_forward`` reads besides the network: the graph, the targets' neighbours and pair statistics."""
+        data = state.hetero_data(context, visible, self.k_neighbors, cards)
         t_idx = targets.nonzero().flatten()
         nbr, sim = state.restrict(state.nbr_idx[t_idx], state.nbr_sim[t_idx], context, self.k_neighbors)
         w = neighbor_weights(sim, self.knn_temperature)
         rows = visible & context[state.out_query]
         feats = state.pair_features(nbr, w, state.query_task[t_idx], rows)
-        z = net.read_queries(h, state.query_x[t_idx], nbr, w, state.query_task[t_idx])
         pm, pa = self._pair_tensors(state)
-        return net.decode(h, z, pm, pa, feats)
+        return data, t_idx, nbr, w, feats, pm, pa
 
     @staticmethod
     def _pair_tensors(state: GraphState) -> tuple[Tensor, Tensor]:
@@ -307,8 +348,19 @@ class Router(BaseRouter):
             return bool(self.progress)
         return state.out_query.shape[0] * self.epochs > 5_000_000
 
+    def _sample_queries(self, state: GraphState, ids: Tensor, allowed: Tensor, n_seeds: int,
+                        rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+        """``n_seeds`` random queries among ``ids`` and their first k ``allowed`` neighbours: (seeds, all sorted)."""
+        n_seeds = max(1, min(len(ids), n_seeds))
+        seeds = ids[torch.as_tensor(rng.choice(len(ids), n_seeds, replace=False))]
+        nbr, sim = state.restrict(state.nbr_idx[seeds], state.nbr_sim[seeds], allowed, self.k_neighbors)
+        return seeds, torch.unique(torch.cat([seeds, nbr[torch.isfinite(sim)]]))
+
     def _train_member(self, state: GraphState, val: Tensor, seed: int, member: int) -> tuple[RouterNet, list[dict]]:
-        from tqdm.auto import tqdm
+        if self._show_progress(state):
+            from tqdm.auto import tqdm
+        else:  # tqdm.auto warns in a notebook without ipywidgets even when the bar is disabled
+            from tqdm.std import tqdm
 
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
@@ -317,13 +369,34 @@ class Router(BaseRouter):
         labels = self._labels(state)
         pool = ~val
         all_edges = torch.ones(state.out_query.shape[0], dtype=torch.bool)
+        # large logs: each epoch on a sampled subgraph of about max_epoch_edges edges (see the class docstring)
+        pool_ids = pool.nonzero().flatten()
+        pool_edges = int(pool[state.out_query].sum())
+        sampled = self.max_epoch_edges is not None and pool_edges > self.max_epoch_edges
+        if sampled:
+            n_seeds = int(self.max_epoch_edges * len(pool_ids) / pool_edges) // (self.k_neighbors + 1)
+            if val.any():  # one fixed subgraph: sampled val queries as targets, their pool neighbours as context
+                _, v_idx = self._sample_queries(state, val.nonzero().flatten(), pool, n_seeds, rng)
+                vg, _ = state.subgraph(v_idx)
+                v_targets, v_context = val[v_idx], pool[v_idx]
+                v_labels = tuple(lab[v_idx] for lab in labels)
+                v_edges = torch.ones(vg.out_query.shape[0], dtype=torch.bool)
+                v_inputs = self._forward_inputs(vg, v_context, v_edges, v_targets)
+        elif val.any():
+            v_inputs = self._forward_inputs(state, pool, all_edges, val)  # the same every epoch
         best, best_state, since, hist = math.inf, None, 0, []
         bar = tqdm(range(self.epochs), desc=f"fit member {member + 1}/{self.n_ensemble}",
                    disable=not self._show_progress(state), leave=False)
         for epoch in bar:
             net.train()
-            context, targets, visible, cards = self._episode(state, pool, rng)
-            loss = self._loss(state, self._forward(net, state, context, visible, targets, cards), targets, labels)
+            if sampled:
+                _, idx = self._sample_queries(state, pool_ids, pool, n_seeds, rng)
+                g, _ = state.subgraph(idx)
+                g_labels, g_pool = tuple(lab[idx] for lab in labels), torch.ones(len(idx), dtype=torch.bool)
+            else:
+                g, g_labels, g_pool = state, labels, pool
+            context, targets, visible, cards = self._episode(g, g_pool, rng)
+            loss = self._loss(g, self._forward(net, g, context, visible, targets, cards), targets, g_labels)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -331,7 +404,12 @@ class Router(BaseRouter):
             if val.any():
                 net.eval()
                 with torch.no_grad():
-                    vloss = float(self._loss(state, self._forward(net, state, pool, all_edges, val), val, labels))
+                    if sampled:
+                        out = self._forward(net, vg, v_context, v_edges, v_targets, inputs=v_inputs)
+                        vloss = float(self._loss(vg, out, v_targets, v_labels))
+                    else:
+                        out = self._forward(net, state, pool, all_edges, val, inputs=v_inputs)
+                        vloss = float(self._loss(state, out, val, labels))
                 rec["val_loss"] = vloss
                 if vloss < best - 1e-5:
                     best, since = vloss, 0
@@ -358,14 +436,31 @@ class Router(BaseRouter):
         pm, pa = self._pair_tensors(state)
         cands = pd.DataFrame({"model": [state.model_names[i] for i in pm.tolist()],
                               "agent": [state.agent_names[i] for i in pa.tolist()]})
-        self._live = _Live(state=state, h=hs, mats=state.outcome_matrix(edges), candidates=cands,
-                           cost_range=self._cost_range(state))
+        mats = state.outcome_matrix(edges)
+        cm, ca = cands["model"].to_numpy(object), cands["agent"].to_numpy(object)
+        models, agents = sorted(set(cm.tolist())), sorted(set(ca.tolist()))
+        rank_m, rank_a = {n: i for i, n in enumerate(models)}, {n: i for i, n in enumerate(agents)}
+        self._live = _Live(state=state, h=hs, mats=mats, candidates=cands, cost_range=self._cost_range(state),
+                           tables=state.pair_tables(mats), pair_model=pm, pair_agent=pa, cand_model=cm,
+                           cand_agent=ca, cand_rank=(np.array([rank_m[n] for n in cm], dtype=np.int64),
+                                                     np.array([rank_a[n] for n in ca], dtype=np.int64)),
+                           names=(models, agents))
 
     @staticmethod
     def _cost_range(state: GraphState) -> dict[str, tuple[float, float]]:
-        frame = pd.DataFrame({"task": [state.task_names[i] for i in state.query_task[state.out_query].tolist()],
-                              "cost": state.out_cost.numpy()})
-        return cost_ranges(frame) if len(frame) else {"*": (0.0, 1.0)}
+        """``cost_ranges`` of the outcome edges (per-task and overall min / max), without a DataFrame."""
+        cost = state.out_cost
+        if not cost.numel():
+            return {"*": (0.0, 1.0)}
+        task = state.query_task[state.out_query]
+        n_t = len(state.task_names)
+        lo = torch.full((n_t,), math.inf, dtype=cost.dtype).scatter_reduce_(0, task, cost, "amin")
+        hi = torch.full((n_t,), -math.inf, dtype=cost.dtype).scatter_reduce_(0, task, cost, "amax")
+        present = torch.bincount(task, minlength=n_t) > 0
+        out = {state.task_names[i]: (float(lo[i]), float(hi[i]))
+               for i in sorted(present.nonzero().flatten().tolist(), key=lambda i: state.task_names[i])}
+        out["*"] = (float(cost.min()), float(cost.max()))
+        return out
 
     def _current(self) -> _Live:
         """The state this thread's current call pinned, else the latest published one."""
@@ -409,19 +504,38 @@ class Router(BaseRouter):
     # ------------------------------------------------------------------ predict
     def _task_index(self, state: GraphState, tasks: list[str | None], nbr: Tensor, w: Tensor) -> Tensor:
         known = {n: i for i, n in enumerate(state.task_names)}
-        out = []
+        out = torch.zeros(len(tasks), dtype=torch.long)
+        infer = []
         for i, t in enumerate(tasks):
             if t is None:
-                # the task its neighbours vote for (weighted by similarity)
-                votes = torch.zeros(len(state.task_names)).index_add_(0, state.query_task[nbr[i]], w[i])
-                out.append(int(votes.argmax()))
+                infer.append(i)
             elif t in known:
-                out.append(known[t])
+                out[i] = known[t]
             else:
                 raise ConfigError(f"Unknown task {t!r}; the router knows {state.task_names}. Pass tasks=None to "
                                   f"let it infer the task from similar past queries, or add it with "
                                   f"router.add_task({t!r}, description=...).")
-        return torch.tensor(out, dtype=torch.long)
+        if infer:  # the task its neighbours vote for (weighted by similarity); first task on a tie
+            rows = torch.tensor(infer, dtype=torch.long)
+            votes = torch.zeros(len(infer), len(state.task_names)).scatter_add_(1, state.query_task[nbr[rows]], w[rows])
+            out[rows] = votes.argmax(1)
+        return out
+
+    def _predict_block(self, live: _Live, xb: Tensor, tasks: list[str | None], nbr: Tensor,
+                       sim: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """(task index [Q], effect [Q, P], cost_z [Q, P], latency_z [Q, P] or None) for embedded queries
+        ``xb`` [Q, D] and their known neighbours; runs under no_grad."""
+        state = live.state
+        w = neighbor_weights(sim, self.knn_temperature)
+        t_idx = self._task_index(state, tasks, nbr, w)
+        feats = state.pair_features(nbr, w, t_idx, None, tables=live.tables)
+        outs = []
+        for net, h in zip(self.nets_, live.h):
+            z = net.read_queries(h, xb, nbr, w, t_idx)
+            outs.append(net.decode(h, z, live.pair_model, live.pair_agent, feats))
+        out = torch.stack(outs)  # [members, Q, P, n_targets]
+        lz = out[..., 2].mean(0) if out.shape[-1] > 2 else None
+        return t_idx, torch.sigmoid(out[..., 0]).mean(0), out[..., 1].mean(0), lz
 
     def _predict_arrays(self, queries: list[str], tasks: list[str | None]) -> dict[str, np.ndarray]:
         live = self._current()  # one consistent snapshot, even if another thread grows the router meanwhile
@@ -434,20 +548,12 @@ class Router(BaseRouter):
             for s in range(0, len(queries), block):
                 xb = x[s:s + block]
                 nbr, sim = state.neighbors_of(xb, self.k_neighbors)
-                w = neighbor_weights(sim, self.knn_temperature)
-                t_idx = self._task_index(state, tasks[s:s + block], nbr, w)
+                t_idx, e, c, lat = self._predict_block(live, xb, tasks[s:s + block], nbr, sim)
                 task_idx_all.append(t_idx)
-                feats = state.pair_features(nbr, w, t_idx, None, mats=live.mats)
-                pm, pa = self._pair_tensors(state)
-                outs = []
-                for net, h in zip(self.nets_, live.h):
-                    z = net.read_queries(h, xb, nbr, w, t_idx)
-                    outs.append(net.decode(h, z, pm, pa, feats))
-                out = torch.stack(outs)  # [members, Q, P, n_targets]
-                effect.append(torch.sigmoid(out[..., 0]).mean(0))
-                cz.append(out[..., 1].mean(0))
-                if out.shape[-1] > 2:
-                    lz.append(out[..., 2].mean(0))
+                effect.append(e)
+                cz.append(c)
+                if lat is not None:
+                    lz.append(lat)
         t_all = torch.cat(task_idx_all).tolist()
         res = {"task": np.array([state.task_names[i] for i in t_all], dtype=object),
                "effect": torch.cat(effect).numpy(), "cost": state.cost_from_z(torch.cat(cz)).numpy()}
@@ -455,23 +561,146 @@ class Router(BaseRouter):
             res["latency_s"] = state.lat_from_z(torch.cat(lz)).numpy()
         return res
 
+    # ------------------------------------------------------------------ select (one query, no pandas until the end)
+    def _objective(self, kw: dict) -> Objective:
+        if not hasattr(self, "_live"):
+            return super()._objective(kw)
+        models, agents = self._current().names  # sorted candidate names, cached per published state
+        return Objective(**kw).checked(models, agents, self.has_latency)
+
+    def _select(self, query: str, task: str | None, evidence: int, objective: dict) -> Selection:
+        """``BaseRouter._select`` without its per-call DataFrames: the query is embedded and searched once
+        (for the prediction and the evidence), candidates are ranked in numpy; the same Selection results."""
+        obj = self._objective(objective)
+        live = self._current()
+        state = live.state
+        queries, tasks = check_queries([query], [task])
+        x = self._embed(queries)
+        with torch.no_grad():
+            sims = x @ state.query_x.T  # [1, N]: what top_k_neighbors computes for one query
+            nbr, sim = _top_k(sims, self.k_neighbors)
+            t_idx, eff, cz, lz = self._predict_block(live, x, tasks, nbr, sim)
+        task_name = state.task_names[int(t_idx[0])]
+        effect = np.asarray(eff.numpy(), dtype=float).reshape(-1)  # [P]
+        cost = np.asarray(state.cost_from_z(cz).numpy(), dtype=float).reshape(-1)
+        latency = None if lz is None else np.asarray(state.lat_from_z(lz).numpy(), dtype=float).reshape(-1)
+
+        term, score, ok = self._rank_arrays(live, obj, [task_name], effect[None], cost[None],
+                                            None if latency is None else latency[None])
+        term, score, ok = term[0], score[0], ok[0]
+        # sort by (feasible, score) descending, then cost, model and agent name ascending; stable
+        order = np.lexsort((live.cand_rank[1], live.cand_rank[0], cost, -score, ~ok))
+        cm, ca = live.cand_model, live.cand_agent
+        cols = {"task": np.full(len(cost), task_name, dtype=object), "model": cm[order], "agent": ca[order],
+                "effect": effect[order], "cost": cost[order]}
+        if latency is not None:
+            cols["latency_s"] = latency[order]
+        cols.update(cost_term=term[order], score=score[order], feasible=ok[order])
+        ranked = pd.DataFrame(cols)
+        if ok[order[0]]:
+            i = order[0]
+            model, agent, used_fallback = str(cm[i]), str(ca[i]), False
+            e_i, c_i, s_i = float(effect[i]), float(cost[i]), float(score[i])
+            lat = float(latency[i]) if latency is not None else None
+        else:
+            row, used_fallback = pick(ranked, obj)  # a declared fallback, or InfeasibleError
+            model, agent = str(row["model"]), str(row["agent"])
+            e_i, c_i, s_i = float(row["effect"]), float(row["cost"]), float(row["score"])
+            lat = float(row["latency_s"]) if latency is not None else None
+        if type(evidence) is int and evidence > 0:
+            if queries[0] != query:  # evidence() embeds the text as given
+                with torch.no_grad():
+                    sims = self._embed([query]) @ state.query_x.T
+            ev = self._evidence_frame(live, *_top_k(sims, evidence))
+        else:
+            ev = self.evidence(query, task, k=evidence) if evidence else pd.DataFrame()
+        return Selection(query=query, task=task_name, model=model, agent=agent, effect=e_i, cost=c_i, score=s_i,
+                         latency_s=lat, fallback=used_fallback, alternatives=ranked, evidence=ev)
+
+    def _rank_arrays(self, live: _Live, obj: Objective, tasks: list[str], effect: np.ndarray, cost: np.ndarray,
+                     latency: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``selection.rank_candidates``'s cost_term, score and feasible, as [Q, P] arrays (same arithmetic)."""
+        w = obj.weights
+        if obj.cost_unit == "normalized":
+            cr = self.cost_range_
+            bounds = np.array([cr.get(t, cr.get("*", (0.0, 1.0))) for t in tasks], dtype=float).reshape(-1, 2)
+            lo, hi = bounds[:, :1], bounds[:, 1:]  # [Q, 1]
+            term = (cost - lo) / np.where(hi > lo, hi - lo, 1.0)
+        else:
+            term = cost
+        score = w["effect"] * effect - w["cost"] * term
+        if w["latency"] > 0:
+            score = score - w["latency"] * latency
+        ok = np.ones(cost.shape, dtype=bool)
+        if obj.budget is not None:
+            ok &= cost <= obj.budget
+        if obj.max_latency is not None:
+            ok &= latency <= obj.max_latency
+        if obj.min_effect is not None:
+            ok &= effect >= obj.min_effect
+        for names, col, keep in ((obj.allowed_models, live.cand_model, True), (obj.allowed_agents, live.cand_agent, True),
+                                 (obj.forbidden_models, live.cand_model, False),
+                                 (obj.forbidden_agents, live.cand_agent, False)):
+            if names is not None and (keep or names):
+                ok &= np.array([(n in names) == keep for n in col], dtype=bool)  # [P], broadcast over queries
+        return term, score, ok
+
+    def _select_many(self, queries, tasks, objective: dict) -> pd.DataFrame:
+        """``BaseRouter._select_many`` without the [Q × P] frames: rank in numpy, build the Q chosen rows.
+        Where some query has no feasible candidate, the base method (fallbacks, the error) decides."""
+        obj = self._objective(objective)
+        live = self._current()
+        queries, tasks = check_queries(queries, tasks)
+        arr = self._predict_arrays(queries, tasks)
+        effect = np.asarray(arr["effect"], dtype=float)  # [Q, P]
+        cost = np.asarray(arr["cost"], dtype=float)
+        latency = np.asarray(arr["latency_s"], dtype=float) if "latency_s" in arr else None
+        term, score, ok = self._rank_arrays(live, obj, list(arr["task"]), effect, cost, latency)
+        n_q, n_p = effect.shape
+        rm, ra = live.cand_rank
+        qi = np.repeat(np.arange(n_q), n_p)
+        order = np.lexsort((np.tile(ra, n_q), np.tile(rm, n_q), cost.ravel(), -score.ravel(), ~ok.ravel(), qi))
+        best = order[::n_p] - qi[::n_p] * n_p if n_q else np.zeros(0, dtype=np.int64)  # [Q] candidate chosen
+        rows = np.arange(n_q)
+        if not ok[rows, best].all():
+            return super()._select_many(queries, tasks, objective)
+        cols = {"query_index": rows, "query": np.array(queries, dtype=object),
+                "task": np.asarray(arr["task"], dtype=object), "model": live.cand_model[best],
+                "agent": live.cand_agent[best], "effect": effect[rows, best], "cost": cost[rows, best]}
+        if latency is not None:
+            cols["latency_s"] = latency[rows, best]
+        cols.update(score=score[rows, best], fallback=np.zeros(n_q, dtype=bool))
+        return pd.DataFrame(cols)
+
     def evidence(self, query: str, task: str | None = None, k: int = 5) -> pd.DataFrame:
         """The k nearest past queries and how each candidate did on them (one row per outcome)."""
         self._check_fitted()
         live = self._current()
+        nbr, sim = live.state.neighbors_of(self._embed([query]), k)
+        return self._evidence_frame(live, nbr, sim)
+
+    @staticmethod
+    def _evidence_frame(live: _Live, nbr: Tensor, sim: Tensor) -> pd.DataFrame:
         state = live.state
-        nbr, sim = state.neighbors_of(self._embed([query]), k)
-        rows = []
-        for rank, (qi, s) in enumerate(zip(nbr[0].tolist(), sim[0].tolist())):
-            e = (state.out_query == qi).nonzero().flatten()
-            for j in e.tolist():
-                rows.append({"rank": rank, "query_id": state.query_ids[qi], "query": state.query_texts[qi],
-                             "task": state.task_names[int(state.query_task[qi])], "similarity": s,
-                             "model": state.model_names[int(state.out_model[j])],
-                             "agent": state.agent_names[int(state.out_agent[j])],
-                             "effect": float(state.out_effect[j]), "cost": float(state.out_cost[j])})
         cols = ["rank", "query_id", "query", "task", "similarity", "model", "agent", "effect", "cost"]
-        return pd.DataFrame(rows, columns=cols)
+        order, offsets = live.edge_index()
+        qs = nbr[0].tolist()
+        parts = [order[offsets[q]:offsets[q + 1]] for q in qs]
+        counts = [len(p) for p in parts]
+        if not sum(counts):
+            return pd.DataFrame([], columns=cols)
+        e = torch.cat(parts)
+        q_rep = np.repeat(np.array(qs, dtype=np.int64), counts).tolist()
+        q_task = state.query_task[torch.as_tensor(q_rep, dtype=torch.long)].tolist()
+        return pd.DataFrame({
+            "rank": np.repeat(np.arange(len(qs), dtype=np.int64), counts),
+            "query_id": [state.query_ids[q] for q in q_rep], "query": [state.query_texts[q] for q in q_rep],
+            "task": [state.task_names[t] for t in q_task],
+            "similarity": np.repeat(sim[0].double().numpy(), counts),
+            "model": [state.model_names[m] for m in state.out_model[e].tolist()],
+            "agent": [state.agent_names[a] for a in state.out_agent[e].tolist()],
+            "effect": state.out_effect[e].double().numpy(), "cost": state.out_cost[e].double().numpy(),
+        }, columns=cols)
 
     # ------------------------------------------------------------------ growth without retraining
     _lock = threading.RLock()
@@ -505,12 +734,12 @@ class Router(BaseRouter):
             if kind == "model":
                 num = torch.tensor([model_numeric(card.price_in, card.price_out, card.params_b)], dtype=torch.float32)
                 state.model_num = torch.cat([state.model_num, num])
-            self.catalog_ = self.catalog_.with_card(kind, card)
-            if runs is not None:
+            if runs is not None:  # bad runs raise here, before anything of the router has changed
                 runs = pd.DataFrame(runs).copy() if not isinstance(runs, pd.DataFrame) else runs.copy()
                 if kind in ("model", "agent") and kind not in runs.columns:
                     runs[kind] = card.name
                 state = self._absorb(state, runs)
+            self.catalog_ = self.catalog_.with_card(kind, card)
             self._publish(state)
         return self
 

@@ -196,6 +196,22 @@ def test_add_model_cold_start_and_agent(data, split):
     assert same_params(before, params_of(router))
 
 
+def test_failed_add_model_changes_nothing(data, split):
+    """add_model with runs that fail validation raises and leaves catalog, candidates and predictions as they were."""
+    train, _ = split
+    router = gr.Router(**FAST).fit(train, models=data.models)
+    cards, cands = router.catalog_.to_dict(), router.candidates_.copy()
+    p0 = router.predict(["a query about nothing"])
+    bad = train.head(5).drop(columns="model").assign(effect=7.0)  # effect outside [0, 1]
+    with pytest.raises(gr.LogsError, match="effect"):
+        router.add_model("fresh", description="brand new", price_in=0.1, price_out=0.2, runs=bad)
+    assert router.catalog_.to_dict() == cards and "fresh" not in router.catalog_.models
+    pd.testing.assert_frame_equal(router.candidates_, cands)
+    pd.testing.assert_frame_equal(router.predict(["a query about nothing"]), p0)
+    router.add_model("fresh", description="brand new", price_in=0.1, price_out=0.2)  # the name is still free
+    assert "fresh" in set(router.candidates_["model"])
+
+
 def test_observe_adds_queries_without_gradient(data, split):
     train, test = split
     router = gr.Router(**FAST).fit(train, models=data.models)
