@@ -48,13 +48,21 @@ class EdgeSAGE(MessagePassing):
                 edge_attr: Tensor | None = None) -> Tensor:
         if isinstance(x, Tensor):
             x = (x, x)
-        out = self.propagate(edge_index, x=x, edge_attr=edge_attr, size=(x[0].size(0), x[1].size(0)))
+        # msg(cat[x_j, e]) = (W_x x)_j + (W_e e + b): transform the source *nodes* once and gather
+        # the [E, out] result, instead of gathering [E, in] rows, concatenating the edge attributes
+        # and transforming every edge. Same function, same parameters, far less memory per edge.
+        w = self.msg.weight
+        src = F.linear(x[0], w[:, : w.size(1) - self.edge_dim])
+        if not self.edge_dim:
+            src = src + self.msg.bias
+        out = self.propagate(edge_index, x=(src, x[1]), edge_attr=edge_attr, size=(x[0].size(0), x[1].size(0)))
         return out + self.root(x[1])
 
     def message(self, x_j: Tensor, edge_attr: Tensor | None) -> Tensor:
         if self.edge_dim:
-            x_j = torch.cat([x_j, edge_attr], dim=-1)
-        return F.relu(self.msg(x_j))
+            w = self.msg.weight
+            x_j = x_j + F.linear(edge_attr, w[:, w.size(1) - self.edge_dim:], self.msg.bias)
+        return F.relu(x_j)
 
 
 class HeteroEncoder(nn.Module):
