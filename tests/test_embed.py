@@ -322,6 +322,28 @@ def test_minilm_offline_384d_matches_sentence_transformers(minilm):
 
 
 @needs_minilm
+@pytest.mark.skipif(not E._has_onnx(), reason="onnxruntime / onnx not installed")
+def test_minilm_backends_give_the_same_vectors(minilm):
+    texts = [*SIMILAR, UNRELATED, "", "word " * 400, "x"]
+    onnx, torch_ = MiniLMEmbedder(backend="onnx"), MiniLMEmbedder(backend="torch", batch_size=2)
+    assert (MiniLMEmbedder().backend, onnx.backend, torch_.backend) == ("onnx", "onnx", "torch")
+    a, b = onnx.encode(texts), torch_.encode(texts)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(onnx.encode(texts[::-1]), a[::-1], atol=1e-6)  # padding in a batch changes nothing
+    assert onnx._loaded().onnx_session() is minilm._loaded().onnx_session()  # exported once per process
+
+
+def test_minilm_backend_errors_name_the_fix(monkeypatch):
+    with pytest.raises(EmbedderError, match="backend='gpu' is not one of auto, onnx, torch"):
+        MiniLMEmbedder(backend="gpu")
+    monkeypatch.setattr(E, "_has_onnx", lambda: False)
+    with pytest.raises(EmbedderError, match="pip install onnxruntime onnx.*backend='torch'"):
+        MiniLMEmbedder(backend="onnx")
+    assert MiniLMEmbedder().backend == "torch"  # auto falls back without a word: same vectors, only slower
+
+
+@needs_minilm
 def test_minilm_is_thread_safe(minilm):
     texts = [f"{SIMILAR[i % 2]} ({i})" for i in range(24)]
     expected = minilm.encode(texts)
