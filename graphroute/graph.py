@@ -25,6 +25,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
+from .index import carry_index, nearest
+
 __all__ = ["GraphState", "PairTables", "PAIR_FEATURES", "EDGE_TYPES", "EDGE_DIMS", "top_k_neighbors", "model_numeric"]
 
 # (source, relation, destination); every relation has its reverse so messages flow both ways
@@ -172,9 +174,11 @@ class GraphState:
         """Recompute every known query's top-k0 neighbours among the other known queries."""
         self.nbr_idx, self.nbr_sim = top_k_neighbors(self.query_x, self.query_x, k0, exclude_self=True)
 
-    def neighbors_of(self, x: Tensor, k: int) -> tuple[Tensor, Tensor]:
-        """Top-k known queries for new query embeddings ``x`` [Q, D]."""
-        return top_k_neighbors(x, self.query_x, k)
+    def neighbors_of(self, x: Tensor, k: int, mode: str = "exact", seed: int = 0) -> tuple[Tensor, Tensor]:
+        """Top-k known queries for new query embeddings ``x`` [Q, D] (``index.nearest``'s search modes)."""
+        if mode == "exact":
+            return top_k_neighbors(x, self.query_x, k)
+        return nearest(x, self.query_x, k, mode, seed)
 
     @staticmethod
     def restrict(nbr_idx: Tensor, nbr_sim: Tensor, allowed: Tensor, k: int) -> tuple[Tensor, Tensor]:
@@ -363,7 +367,8 @@ class GraphState:
         self.query_ids = self.query_ids + list(ids)
         self.query_texts = self.query_texts + list(texts)
         self.query_task = torch.cat([self.query_task, tasks])
-        self.query_x = torch.cat([self.query_x, x])
+        old, self.query_x = self.query_x, torch.cat([self.query_x, x])
+        carry_index(old, self.query_x)  # a neighbour index over the old rows stays valid; new rows are scanned
         return torch.arange(start, self.n_queries)
 
     def add_outcomes(self, q: Tensor, m: Tensor, a: Tensor, effect: Tensor, cost: Tensor, latency: Tensor) -> None:

@@ -37,6 +37,7 @@ from .catalog import AgentCard, Catalog, ModelCard, TaskCard
 from .embed import Embedder, get_embedder
 from .errors import ConfigError, LogsError, NotFittedError, RouterFileError
 from .graph import EDGE_DIMS, EDGE_TYPES, PAIR_FEATURES, GraphState, PairTables, model_numeric
+from .index import IVF_MIN_KEYS, SEARCH_MODES
 from .logs import DEFAULT_AGENT, aggregate_runs, validate_logs
 from .selection import Objective, Selection, pick
 from .nn import NetConfig, RouterNet
@@ -113,6 +114,10 @@ class Router(BaseRouter):
             graph. Logs below it train exactly as without it. Bounds an epoch's time and memory.
         n_ensemble: members trained from different seeds and averaged.
         strip_boilerplate: learn per-task shared prompt prefixes and strip them before embedding.
+        neighbor_search: how a new query finds its logged neighbours: "exact" scans every logged
+            query; "ivf" searches an inverted-file index (graphroute.index: ~√N cells, the best few
+            scanned exactly; approximate, much faster on large logs); "auto" is exact below
+            ``index.IVF_MIN_KEYS`` (50k) logged queries and IVF from there.
         cache_dir: embedding cache (None: $GRAPHROUTE_CACHE or ~/.cache/graphroute; False: none).
         seed: every random choice derives from it.  progress: show a progress bar (None: for long fits).
     """
@@ -122,7 +127,7 @@ class Router(BaseRouter):
                  weight_decay: float = 1e-5, dropout: float = 0.1, patience: int = 40,
                  target_fraction: float = 0.3, fewshot_fraction: float = 0.2, fewshot_max: int = 50,
                  validation_fraction: float = 0.1, max_epoch_edges: int | None = 250_000, n_ensemble: int = 1,
-                 strip_boilerplate: bool = True,
+                 strip_boilerplate: bool = True, neighbor_search: str = "auto",
                  cache_dir: str | Path | bool | None = None, seed: int = 0, progress: bool | None = None) -> None:
         self.embedder = embedder
         self.hidden = hidden
@@ -141,6 +146,7 @@ class Router(BaseRouter):
         self.max_epoch_edges = max_epoch_edges
         self.n_ensemble = n_ensemble
         self.strip_boilerplate = strip_boilerplate
+        self.neighbor_search = neighbor_search
         self.cache_dir = cache_dir
         self.seed = seed
         self.progress = progress
@@ -166,6 +172,9 @@ class Router(BaseRouter):
         m = self.max_epoch_edges
         if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 1):
             raise ConfigError(f"Router parameter max_epoch_edges must be an integer >= 1 or None; got {m!r}.")
+        if self.neighbor_search not in SEARCH_MODES:
+            raise ConfigError(f"Router parameter neighbor_search must be one of {', '.join(SEARCH_MODES)}; "
+                              f"got {self.neighbor_search!r}.")
         if not isinstance(self.weight_decay, int | float) or self.weight_decay < 0:
             raise ConfigError(f"Router parameter weight_decay must be >= 0; got {self.weight_decay!r}.")
 
@@ -537,6 +546,13 @@ class Router(BaseRouter):
         lz = out[..., 2].mean(0) if out.shape[-1] > 2 else None
         return t_idx, torch.sigmoid(out[..., 0]).mean(0), out[..., 1].mean(0), lz
 
+    def _search_mode(self, state: GraphState) -> str:
+        """"exact" or "ivf" for this state (``neighbor_search`` resolved against its size)."""
+        mode = self.neighbor_search
+        if mode == "auto":
+            return "ivf" if state.n_queries >= IVF_MIN_KEYS else "exact"
+        return mode
+
     def _predict_arrays(self, queries: list[str], tasks: list[str | None]) -> dict[str, np.ndarray]:
         live = self._current()  # one consistent snapshot, even if another thread grows the router meanwhile
         state = live.state
@@ -547,7 +563,7 @@ class Router(BaseRouter):
         with torch.no_grad():
             for s in range(0, len(queries), block):
                 xb = x[s:s + block]
-                nbr, sim = state.neighbors_of(xb, self.k_neighbors)
+                nbr, sim = state.neighbors_of(xb, self.k_neighbors, self._search_mode(state), self.seed)
                 t_idx, e, c, lat = self._predict_block(live, xb, tasks[s:s + block], nbr, sim)
                 task_idx_all.append(t_idx)
                 effect.append(e)
@@ -576,9 +592,15 @@ class Router(BaseRouter):
         state = live.state
         queries, tasks = check_queries([query], [task])
         x = self._embed(queries)
+        n_ev = evidence if type(evidence) is int and evidence > 0 else 0
+        mode = self._search_mode(state)
         with torch.no_grad():
-            sims = x @ state.query_x.T  # [1, N]: what top_k_neighbors computes for one query
-            nbr, sim = _top_k(sims, self.k_neighbors)
+            if mode == "exact":
+                sims = x @ state.query_x.T  # [1, N]: what top_k_neighbors computes for one query
+                nbr, sim = _top_k(sims, self.k_neighbors)
+            else:  # one index search serves the prediction and the evidence
+                found = state.neighbors_of(x, max(self.k_neighbors, n_ev), mode, self.seed)
+                nbr, sim = found[0][:, :self.k_neighbors], found[1][:, :self.k_neighbors]
             t_idx, eff, cz, lz = self._predict_block(live, x, tasks, nbr, sim)
         task_name = state.task_names[int(t_idx[0])]
         effect = np.asarray(eff.numpy(), dtype=float).reshape(-1)  # [P]
@@ -607,11 +629,15 @@ class Router(BaseRouter):
             model, agent = str(row["model"]), str(row["agent"])
             e_i, c_i, s_i = float(row["effect"]), float(row["cost"]), float(row["score"])
             lat = float(row["latency_s"]) if latency is not None else None
-        if type(evidence) is int and evidence > 0:
+        if n_ev:
             if queries[0] != query:  # evidence() embeds the text as given
                 with torch.no_grad():
-                    sims = self._embed([query]) @ state.query_x.T
-            ev = self._evidence_frame(live, *_top_k(sims, evidence))
+                    if mode == "exact":
+                        sims = self._embed([query]) @ state.query_x.T
+                    else:
+                        found = state.neighbors_of(self._embed([query]), n_ev, mode, self.seed)
+            ev = self._evidence_frame(live, *(_top_k(sims, n_ev) if mode == "exact"
+                                              else (found[0][:, :n_ev], found[1][:, :n_ev])))
         else:
             ev = self.evidence(query, task, k=evidence) if evidence else pd.DataFrame()
         return Selection(query=query, task=task_name, model=model, agent=agent, effect=e_i, cost=c_i, score=s_i,
@@ -676,7 +702,7 @@ class Router(BaseRouter):
         """The k nearest past queries and how each candidate did on them (one row per outcome)."""
         self._check_fitted()
         live = self._current()
-        nbr, sim = live.state.neighbors_of(self._embed([query]), k)
+        nbr, sim = live.state.neighbors_of(self._embed([query]), k, self._search_mode(live.state), self.seed)
         return self._evidence_frame(live, nbr, sim)
 
     @staticmethod
