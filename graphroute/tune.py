@@ -2,9 +2,13 @@
 
 The search never sees a test query: per seed it takes the bench's per-task stratified
 70/10/20 split (:func:`graphroute.metrics.split_queries`), fits on the 70% train share and scores
-on the 10% validation share. The score of a trial is the mean, over the three GraphRouter
-scenarios and the seeds, of the validation reward as a share of the oracle's reward there, so
-the three trade-offs count alike although their rewards differ in scale.
+on the 10% validation share. The score of a trial is the mean, over the seeds, of four shares:
+the validation reward at each of the three GraphRouter scenarios as a share of the oracle's
+reward there, and the AIQ of the router's trade-off sweep as a share of the best effect any
+policy could reach on those queries (the oracle's mean effect, which bounds AIQ). The three
+trade-offs count alike although their rewards differ in scale; the AIQ share is there because on
+data where the rewards stop at per-task routing (the RouterBench subset: every setting picks the
+same model per task at the three fixed weights) the sweep is what still tells settings apart.
 
 Studies use a seeded TPE sampler and live in SQLite, so a search can be stopped, resumed and
 inspected (``optuna-dashboard sqlite:///tune.db`` or :func:`study_summary`).
@@ -25,7 +29,7 @@ import pandas as pd
 from .base import cost_ranges
 from .errors import ConfigError
 from .logs import aggregate_runs
-from .metrics import SCENARIOS, oracle_choices, reward, split_queries, summarize
+from .metrics import SCENARIOS, lambda_grid, oracle_choices, reward, split_queries, summarize
 
 __all__ = ["SEARCH_SPACE", "suggest_params", "validation_score", "tune", "study_summary", "add_tune", "cmd_tune"]
 
@@ -63,12 +67,13 @@ def validation_score(logs: pd.DataFrame, params: dict[str, Any], seeds: Sequence
                      cards: dict | None = None, fractions=(0.7, 0.1, 0.2)) -> dict[str, float]:
     """Fit ``Router(**params)`` on each seed's train share; score it on the validation share.
 
-    Returns ``{"score": mean share of oracle reward, "reward_<scenario>": mean reward, ...}``.
+    Returns ``{"score": mean share (see the module doc), "reward_<scenario>": mean reward, ...,
+    "aiq": mean AIQ}``.
     """
     from .router import Router
 
     agg = aggregate_runs(logs)
-    per: dict[str, list[float]] = {f"reward_{s}": [] for s in SCENARIOS}
+    per: dict[str, list[float]] = {**{f"reward_{s}": [] for s in SCENARIOS}, "aiq": []}
     shares: list[float] = []
     for seed in seeds:
         train_ids, val_ids, _ = split_queries(agg, seed, fractions)
@@ -78,12 +83,15 @@ def validation_score(logs: pd.DataFrame, params: dict[str, Any], seeds: Sequence
         q = val.drop_duplicates("query_id")
         pred = router.predict(q["query"].tolist(), tasks=q["task"].tolist())
         pred["query_id"] = q["query_id"].to_numpy()[pred["query_index"].to_numpy()]
-        res = summarize(val, pred, cost_ranges(train))
+        res = summarize(val, pred, cost_ranges(train), lambdas=lambda_grid(pred, val))
         for scen, w in SCENARIOS.items():
             r = float(res[f"reward_{scen}"])
             per[f"reward_{scen}"].append(r)
             best = reward(val, oracle_choices(val, w), w)
             shares.append(r / best if best > 0 else r)
+        per["aiq"].append(float(res["aiq"]))
+        ceiling = float(val.groupby("query_id")["effect"].max().mean())
+        shares.append(per["aiq"][-1] / ceiling if ceiling > 0 else per["aiq"][-1])
     return {"score": float(np.mean(shares)), **{k: float(np.mean(v)) for k, v in per.items()}}
 
 
@@ -132,9 +140,10 @@ def study_summary(study) -> dict[str, Any]:
     best = study.best_trial
     return {
         "study": study.study_name, "n_trials": len(done), "best_score": best.value, "best_params": best.params,
-        "best_rewards": {k: v for k, v in best.user_attrs.items() if k.startswith("reward_")},
+        "best_rewards": {k: v for k, v in best.user_attrs.items() if k.startswith("reward_") or k == "aiq"},
         "trials": [{"number": t.number, "score": t.value, "params": t.params,
-                    **{k: v for k, v in t.user_attrs.items() if k.startswith("reward_")}} for t in done],
+                    **{k: v for k, v in t.user_attrs.items() if k.startswith("reward_") or k == "aiq"}}
+                   for t in done],
     }
 
 

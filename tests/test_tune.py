@@ -39,8 +39,8 @@ def test_validation_score_never_sees_test_queries(logs, monkeypatch):
     res = validation_score(logs, BASE, seeds=[0])
     _, val_ids, test_ids = metrics.split_queries(aggregate_runs(logs), 0)
     assert seen and not (seen[0] & set(test_ids)) and not (seen[0] & set(val_ids))
-    assert set(res) == {"score"} | {f"reward_{s}" for s in metrics.SCENARIOS}
-    assert 0 < res["score"] <= 1.0 + 1e-9
+    assert set(res) == {"score", "aiq"} | {f"reward_{s}" for s in metrics.SCENARIOS}
+    assert 0 < res["score"] <= 1.0 + 1e-9 and 0 < res["aiq"] <= 1.0
 
 
 def test_tune_is_seeded_and_resumes_from_sqlite(logs, tmp_path):
