@@ -54,9 +54,8 @@ RUNS: list[tuple[str, str, list[str], str]] = [
      "Per seed, 3 models are held out of training, then added with `add_model` (card + k logged runs on "
      "training queries, no gradient step) and compared with a router retrained on all models."),
     ("new-models-llmrouter", "New models without retraining: LLMRouter (3 of 9 held out)",
-     ["--dataset", "llmrouter", "--protocol", "new-models", "--seeds", "2", "--shots", "0,10,50"],
-     "As above, on the LLMRouter data; 2 seeds, not 5: a graphroute fit on this data takes 4 to 13 min on this "
-     "machine (continuous effects keep validation improving, so training runs many more epochs than on RouterBench)."),
+     ["--dataset", "llmrouter", "--protocol", "new-models", "--seeds", "5", "--shots", "0,10,50"],
+     "As above, on the LLMRouter data."),
 ]
 
 
@@ -72,7 +71,9 @@ def run(name: str, args: list[str]) -> None:
     t0 = time.perf_counter()
     print(f"$ {shlex.join(cmd)}", flush=True)
     subprocess.run([str(exe), *cmd[1:]], cwd=ROOT, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     meta = {"command": "HF_HUB_OFFLINE=1 " + shlex.join(cmd), "date": dt.date.today().isoformat(),
+            "commit": commit.stdout.strip() or "unknown",
             "wall_s": round(time.perf_counter() - t0, 1), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "python": platform.python_version()}
     (out / "run.json").write_text(json.dumps(meta, indent=1) + "\n")
@@ -97,7 +98,8 @@ def assemble() -> Path:
             lines += ["Not run yet.", ""]
             continue
         meta = json.loads(meta_path.read_text())
-        lines += [f"`{meta['command']}`  ", f"{meta['date']}, {meta['wall_s'] / 60:.1f} min, {meta['machine']}.", "",
+        at = f", graphroute at {meta['commit']}" if meta.get("commit") else ""
+        lines += [f"`{meta['command']}`  ", f"{meta['date']}{at}, {meta['wall_s'] / 60:.1f} min, {meta['machine']}.", "",
                   note, ""]
         for table in ("table.md", "new_models.md"):
             if (out / table).exists():
