@@ -87,7 +87,9 @@ def assemble() -> Path:
              "Cost First (0.2, 0.8), cost min–max normalised per task. AIQ is RouterBench's area under the "
              "non-decreasing convex hull of the router's λ sweep; `cost_to_match` is the cost of reaching the "
              "best single model's test quality (within 0.5 pt) as a fraction of its cost (blank: never reached). "
-             "`fit_s` is wall time to fit, on a machine shared with other work: compare within a run only. RouterBench and LLMRouter ran with 2 torch threads, the rest with `--threads 1` (the default since), which is far faster when other work shares the cores.",
+             "`fit_s` is wall time to fit, on a machine shared with other work: compare within a run only. Each run "
+             "names the commit it ran on where it was recorded (the others ran on the code of their date); runs use one "
+             "torch thread (`--threads 1`, the default).",
              "", "Regenerate everything with `HF_HUB_OFFLINE=1 python benchmarks/regenerate.py` "
              "(one run: `--only NAME`).", ""]
     for name, title, _, note in RUNS:
