@@ -283,17 +283,46 @@ class GraphState:
         all_eff = tot_eff.sum() / tot_cnt.sum().clamp_min(1)
         all_cz = tot_cz.sum() / tot_cnt.sum().clamp_min(1)
         pair_eff = (tot_eff + SHRINK * all_eff) / (tot_cnt + SHRINK)
-        pair_cz = (tot_cz + SHRINK * all_cz) / (tot_cnt + SHRINK)
 
-        # record per task, shrunk toward the pair's overall record
+        # record per task, shrunk toward a two-way prior: the task's mean over every pair plus the pair's
+        # mean offset from the task means it ran on. Log cost is about log tokens (task) + log price
+        # (pair), effect about difficulty (task) + skill (pair); a pair with a few runs spread over many
+        # tasks (a model just added) then gets each task's level right instead of its own overall mean.
         n_t, n_p = len(self.task_names), eff.shape[1]
         t_cnt = torch.zeros(n_t, n_p).index_add_(0, self.query_task, cnt)
         t_eff = torch.zeros(n_t, n_p).index_add_(0, self.query_task, eff * cnt)
         t_cz = torch.zeros(n_t, n_p).index_add_(0, self.query_task, cz * cnt)
-        task_eff = (t_eff + SHRINK * pair_eff) / (t_cnt + SHRINK)  # [T, P]
-        task_cz = (t_cz + SHRINK * pair_cz) / (t_cnt + SHRINK)
+        n_task = t_cnt.sum(1)  # [T]
+        task_all_eff = (t_eff.sum(1) + SHRINK * all_eff) / (n_task + SHRINK)  # [T]
+        task_all_cz = (t_cz.sum(1) + SHRINK * all_cz) / (n_task + SHRINK)
+        off_eff = (t_eff - t_cnt * task_all_eff[:, None]).sum(0) / (tot_cnt + SHRINK)  # [P], 0 without runs
+        resid_cz = (t_cz - t_cnt * task_all_cz[:, None]).sum(0)  # [P]
+        off_cz = (resid_cz + SHRINK * self._price_offset(resid_cz, tot_cnt)) / (tot_cnt + SHRINK)
+        prior_eff = (task_all_eff[:, None] + off_eff[None]).clamp(0.0, 1.0)  # [T, P]
+        prior_cz = task_all_cz[:, None] + off_cz[None]
+        task_eff = (t_eff + SHRINK * prior_eff) / (t_cnt + SHRINK)  # [T, P]
+        task_cz = (t_cz + SHRINK * prior_cz) / (t_cnt + SHRINK)
         return PairTables(eff=eff, cz=cz, has=has, pair_eff=pair_eff, tot_cnt=tot_cnt, task_eff=task_eff,
                           task_cz=task_cz, t_cnt=t_cnt)
+
+    def _price_offset(self, resid_cz: Tensor, tot_cnt: Tensor) -> Tensor:
+        """Each pair's cost offset (in cost_z, from the task means) as its model's card price predicts it:
+        a least-squares line through the pairs that have runs, of their mean offset on the log of the
+        model's price. 0 for a model without a price, or when fewer than 3 priced pairs have runs."""
+        n_a = len(self.agent_names)
+        price = torch.expm1(self.model_num[:, 0]) + torch.expm1(self.model_num[:, 1])  # [M] per 1M tokens, in + out
+        priced = (self.model_num[:, 2] > 0).repeat_interleave(n_a)  # [P], pairs are model-major
+        x = torch.log(price + 1e-3).repeat_interleave(n_a)
+        fit = priced & (tot_cnt > 0)
+        out = torch.zeros_like(resid_cz)
+        if int(fit.sum()) < 3:
+            return out
+        xf, yf = x[fit], resid_cz[fit] / tot_cnt[fit]
+        var = ((xf - xf.mean()) ** 2).sum()
+        if float(var) < 1e-9:
+            return out
+        slope = ((xf - xf.mean()) * (yf - yf.mean())).sum() / var
+        return torch.where(priced, yf.mean() + slope * (x - xf.mean()), out)
 
     def pair_features(self, nbr_idx: Tensor, nbr_w: Tensor, task_idx: Tensor, rows: Tensor,
                       mats: tuple[Tensor, Tensor, Tensor] | None = None, tables: PairTables | None = None) -> Tensor:
