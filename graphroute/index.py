@@ -25,7 +25,7 @@ from torch import Tensor
 
 from .errors import ConfigError
 
-__all__ = ["IVFIndex", "SEARCH_MODES", "IVF_MIN_KEYS", "nearest", "exact_top_k"]
+__all__ = ["IVFIndex", "SEARCH_MODES", "IVF_MIN_KEYS", "nearest", "exact_top_k", "build_index", "carry_index"]
 
 SEARCH_MODES = ("auto", "exact", "ivf")
 IVF_MIN_KEYS = 50_000  # "auto" switches to the index from this many stored queries
@@ -135,6 +135,11 @@ def carry_index(old_keys: Tensor, new_keys: Tensor) -> None:
         entry = _get(old_keys)
         if entry is not None:
             _put(new_keys, *entry)
+
+
+def build_index(keys: Tensor, seed: int = 0) -> IVFIndex:
+    """The IVF index ``nearest(..., mode="ivf")`` will use for ``keys``, built now if it is missing or stale."""
+    return _index_for(keys, seed)[0]
 
 
 def _index_for(keys: Tensor, seed: int) -> tuple[IVFIndex, int]:

@@ -37,7 +37,7 @@ from .catalog import AgentCard, Catalog, ModelCard, TaskCard
 from .embed import Embedder, get_embedder
 from .errors import ConfigError, LogsError, NotFittedError, RouterFileError
 from .graph import EDGE_DIMS, EDGE_TYPES, PAIR_FEATURES, GraphState, PairTables, model_numeric
-from .index import IVF_MIN_KEYS, SEARCH_MODES
+from .index import IVF_MIN_KEYS, SEARCH_MODES, build_index
 from .logs import DEFAULT_AGENT, aggregate_runs, validate_logs
 from .selection import Objective, Selection, pick
 from .nn import NetConfig, RouterNet
@@ -454,6 +454,8 @@ class Router(BaseRouter):
                            cand_agent=ca, cand_rank=(np.array([rank_m[n] for n in cm], dtype=np.int64),
                                                      np.array([rank_a[n] for n in ca], dtype=np.int64)),
                            names=(models, agents))
+        if self._search_mode(state) == "ivf":  # build the neighbour index now, not on the first select()
+            build_index(state.query_x, self.seed)
 
     @staticmethod
     def _cost_range(state: GraphState) -> dict[str, tuple[float, float]]:

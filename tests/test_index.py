@@ -103,6 +103,7 @@ def test_router_with_ivf_search_routes_consistently():
     exact = gr.Router(**params, neighbor_search="exact").fit(train, models=data.models)
     ivf = gr.clone(exact).set_params(neighbor_search="ivf").fit(train, models=data.models)
     assert all(torch.equal(a, b) for a, b in zip(exact.nets_[0].parameters(), ivf.nets_[0].parameters()))
+    assert I._get(ivf.state_.query_x) is not None and I._get(exact.state_.query_x) is None  # built at publish
     qs = test["query"].drop_duplicates().tolist()
     pe, pi = exact.predict(qs), ivf.predict(qs)
     # the index changes only which neighbours some queries see; predictions stay close
