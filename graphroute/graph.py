@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from .index import carry_index, nearest
+from .index import carry_index, nearest, top_k_neighbors
 
 __all__ = ["GraphState", "PairTables", "PAIR_FEATURES", "EDGE_TYPES", "EDGE_DIMS", "top_k_neighbors", "model_numeric"]
 
@@ -57,33 +57,6 @@ def model_numeric(price_in: float | None, price_out: float | None, params_b: flo
     pout = price_out if price_out is not None else pin
     return [math.log1p(pin), math.log1p(pout), float(has_price),
             math.log1p(params_b) if params_b is not None else 0.0]
-
-
-def top_k_neighbors(queries: Tensor, keys: Tensor, k: int, exclude_self: bool = False,
-                    block: int = 4096) -> tuple[Tensor, Tensor]:
-    """Cosine top-k of each row of ``queries`` among ``keys`` (both L2-normalised), blockwise.
-
-    Returns (indices [Q, k'], similarities [Q, k']) with k' = min(k, number of keys); with
-    ``exclude_self`` row i never returns key i (queries and keys are then the same table).
-    """
-    n_keys = keys.shape[0]
-    kk = min(k, n_keys - (1 if exclude_self else 0))
-    if kk <= 0 or queries.shape[0] == 0:
-        return (torch.zeros(queries.shape[0], 0, dtype=torch.long),
-                torch.zeros(queries.shape[0], 0))
-    idx_out, sim_out = [], []
-    buf = torch.empty(min(block, queries.shape[0]), n_keys, dtype=torch.result_type(queries, keys))
-    for start in range(0, queries.shape[0], block):
-        q = queries[start:start + block]
-        # one buffer for every block: a fresh [B, n_keys] each time costs page faults (~30% of the time)
-        sims = torch.mm(q, keys.T, out=buf[:q.shape[0]])  # [B, n_keys]
-        if exclude_self:
-            rows = torch.arange(sims.shape[0])
-            sims[rows, rows + start] = -math.inf
-        s, i = sims.topk(kk, dim=1)
-        idx_out.append(i)
-        sim_out.append(s)
-    return torch.cat(idx_out), torch.cat(sim_out)
 
 
 @dataclass
@@ -176,8 +149,6 @@ class GraphState:
 
     def neighbors_of(self, x: Tensor, k: int, mode: str = "exact", seed: int = 0) -> tuple[Tensor, Tensor]:
         """Top-k known queries for new query embeddings ``x`` [Q, D] (``index.nearest``'s search modes)."""
-        if mode == "exact":
-            return top_k_neighbors(x, self.query_x, k)
         return nearest(x, self.query_x, k, mode, seed)
 
     @staticmethod

@@ -59,7 +59,7 @@ def neighbor_weights(sim: Tensor, temperature: float) -> Tensor:
 
 
 def _top_k(sims: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """``graph.top_k_neighbors`` from precomputed similarities [Q, N] (same values, same order)."""
+    """``index.top_k_neighbors`` from precomputed similarities [Q, N] (same values, same order)."""
     kk = min(k, sims.shape[1])
     if kk <= 0 or sims.shape[0] == 0:
         return torch.zeros(sims.shape[0], 0, dtype=torch.long), torch.zeros(sims.shape[0], 0)

@@ -28,7 +28,7 @@ def test_probing_every_cell_is_the_exact_search():
     keys, x = clustered(3000), clustered(50, seed=1)
     ivf = I.IVFIndex(keys, n_lists=30, n_probe=30)
     i, s = ivf.search(x, 10)
-    e_i, e_s = I.exact_top_k(x, keys, 10)
+    e_i, e_s = I.top_k_neighbors(x, keys, 10)
     torch.testing.assert_close(s, e_s)
     assert recall(i, e_i) == 1.0
 
@@ -38,7 +38,7 @@ def test_default_probes_find_most_true_neighbours_with_exact_similarities():
     ivf = I.IVFIndex(keys)
     assert ivf.n_lists == 141 and ivf.n_probe == 14
     i, s = ivf.search(x, 10)
-    e_i, e_s = I.exact_top_k(x, keys, 10)
+    e_i, e_s = I.top_k_neighbors(x, keys, 10)
     assert recall(i, e_i) >= 0.9
     torch.testing.assert_close(s, (x[:, None, :] * keys[i]).sum(-1))  # each returned similarity is exact
     assert bool((s[:, :-1] >= s[:, 1:]).all())  # descending, as the exact scan returns them
@@ -54,7 +54,7 @@ def test_index_is_deterministic_per_seed():
 
 def test_nearest_modes_and_appended_rows(monkeypatch):
     keys, x = clustered(4000), clustered(20, seed=2)
-    e = I.exact_top_k(x, keys, 5)
+    e = I.top_k_neighbors(x, keys, 5)
     for mode in ("exact", "auto"):  # auto stays exact below IVF_MIN_KEYS
         got = I.nearest(x, keys, 5, mode)
         assert torch.equal(got[0], e[0]) and torch.equal(got[1], e[1])
@@ -81,7 +81,7 @@ def test_nearest_modes_and_appended_rows(monkeypatch):
 def test_tiny_cells_fall_back_to_the_exact_scan():
     keys, x = clustered(60), clustered(5, seed=1)
     i, s = I.nearest(x, keys, 50, "ivf")  # 8 cells of ~8 vectors cannot hold 50 neighbours
-    e_i, e_s = I.exact_top_k(x, keys, 50)
+    e_i, e_s = I.top_k_neighbors(x, keys, 50)
     assert torch.isfinite(s).all()
     torch.testing.assert_close(s, e_s)
 
