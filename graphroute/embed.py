@@ -353,9 +353,8 @@ class MiniLMEmbedder(Embedder):
         st = self._loaded()
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths share a batch
         out = np.empty((len(texts), self.dim), np.float32)  # [N, 384]
-        with st.lock:
+        with st.lock, torch.inference_mode():  # (the ONNX export inside onnx_session leaves inference mode)
             session = st.onnx_session() if self.backend == "onnx" else None
-        with st.lock, torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start: start + self.batch_size]
                 feats = st.tokenizer([_valid_unicode(texts[i]) for i in idx], padding=True, truncation=True,

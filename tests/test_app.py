@@ -60,12 +60,17 @@ def _app() -> AppTest:
     return at
 
 
-def _route(at: AppTest, query: str) -> AppTest:
-    at.text_area(key="query").input(query)
-    at.button(key="route").click()
+def _submit(at: AppTest, field, value: str, button: str) -> AppTest:
+    """Type ``value`` into ``field``, click ``button``, rerun the page; it must not raise."""
+    field.input(value)
+    at.button(key=button).click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def _route(at: AppTest, query: str) -> AppTest:
+    return _submit(at, at.text_area(key="query"), query, "route")
 
 
 def _chosen(at: AppTest) -> str:
@@ -79,11 +84,7 @@ def _errors(at: AppTest) -> str:
 
 
 def _load(at: AppTest, path: str) -> AppTest:
-    at.text_input(key="router_path").input(path)
-    at.button(key="load_router").click()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return _submit(at, at.text_input(key="router_path"), path, "load_router")
 
 
 @needs_default
