@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory (default: %(default)s)")
-    p.add_argument("--pca-dims", type=int, default=224, help="dimensions kept by PCA (default: %(default)s)")
+    p.add_argument("--pca-dims", type=int, default=144, help="dimensions kept by PCA (default: %(default)s)")
     p.add_argument("--dtype", choices=["int8", "float16", "float32"], default="int8",
                    help="storage type of the token table; int8 gets a per-token scale (default: %(default)s)")
     p.add_argument("--sif", type=float, default=1e-4, help="SIF coefficient a of a/(a+p) (default: %(default)s)")

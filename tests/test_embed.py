@@ -378,7 +378,7 @@ def test_static_shipped_model_files_and_size():
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(files)
     assert sum(files.values()) < 8 * 2**20  # small enough to ship inside the wheel
     emb = StaticEmbedder()
-    assert emb.name == "minilm-static" and emb.dim == 224 and len(emb.version) == 64
+    assert emb.name == "minilm-static" and emb.dim == 144 and len(emb.version) == 64
 
 
 def test_static_edge_texts():
