@@ -113,8 +113,8 @@ def _phase_timer(targets: list[tuple[object, str]]) -> dict[str, float]:
 
 
 def _fit_phases():
-    from graphroute import graph as G
-    from graphroute import router as R
+    from graphroute.graph import state as G
+    from graphroute.routers import gnn as R
 
     return [(R, "validate_logs"), (R, "aggregate_runs"), (R.Catalog, "from_logs"), (R.Router, "_new_state"),
             (G.GraphState, "refresh_neighbors"), (R.Router, "_train_member"), (R.Router, "_publish")]
@@ -122,10 +122,10 @@ def _fit_phases():
 
 def _routerbench_split(seed: int = 0):
     """(logs for fit, test query frame, test table, train cost ranges, cards) as ``graphroute bench``."""
-    from graphroute.base import cost_ranges
-    from graphroute.bench import load_bench_data
-    from graphroute.logs import aggregate_runs
-    from graphroute.metrics import split_queries
+    from graphroute.routers.base import cost_ranges
+    from graphroute.eval.bench import load_bench_data
+    from graphroute.data.logs import aggregate_runs
+    from graphroute.eval.metrics import split_queries
 
     _, logs, cards = load_bench_data("routerbench")
     agg = aggregate_runs(logs)
@@ -139,7 +139,7 @@ def _routerbench_split(seed: int = 0):
 
 def _make_bench_router(name: str, embedder: str, epochs: int | None, cache_dir: str):
     import graphroute as gr
-    from graphroute import baselines as bl
+    from graphroute.routers import baselines as bl
 
     if name == "graphroute":
         return gr.Router(embedder=embedder, seed=0, progress=False, cache_dir=cache_dir,
@@ -167,15 +167,15 @@ def work_fit_bench(cfg: dict) -> dict:
     """Fit one router on the RouterBench split (embeddings cached); time, memory, test reward."""
     import torch
 
-    from graphroute.bench import _predict, _reward_at
-    from graphroute.metrics import summarize
+    from graphroute.eval.bench import _predict, _reward_at
+    from graphroute.eval.metrics import summarize
 
     fit_logs, qframe, table, crange, cards = _routerbench_split()
     r = _make_bench_router(cfg["router"], cfg["embedder"], cfg.get("epochs"), cfg["cache_dir"])
     spent = {}
     if cfg["router"] == "graphroute":
-        from graphroute import graph as G
-        from graphroute import router as R
+        from graphroute.graph import state as G
+        from graphroute.routers import gnn as R
 
         spent = _phase_timer(_fit_phases() + [(R.Router, "_episode"), (R.RouterNet, "encode"), (R.RouterNet, "decode"),
                                            (torch.Tensor, "backward"), (torch.optim.AdamW, "step"),
@@ -220,7 +220,7 @@ def work_fit_bench(cfg: dict) -> dict:
 
 def _latency(router, queries: list[str], warm: list[str]) -> dict:
     """select() latency per query, split into embedding, graph + decoder, and the rest."""
-    from graphroute.router import Router
+    from graphroute.routers.gnn import Router
 
     for q in warm:
         router.select(q)
@@ -295,8 +295,8 @@ def work_scale_fit(cfg: dict) -> dict:
     import torch
 
     import graphroute as gr
-    from graphroute import graph as G
-    from graphroute import router as R
+    from graphroute.graph import state as G
+    from graphroute.routers import gnn as R
 
     path = Path(cfg["path"])
     logs = pd.read_parquet(path / "logs.parquet")
@@ -651,7 +651,7 @@ def report(res, args, info, started, finished, load0, load1, png, argv) -> str:
               "sanity check that the fitted router routes. Fit time follows the number of epochs early stopping "
               "runs; the cost of one epoch is what `max_epoch_edges` bounds. \"search\" is how `select()` finds "
               "a new query's logged neighbours (`Router(neighbor_search='auto')`: an exact scan below 50k logged "
-              "queries, the IVF index of `graphroute.index` from there).", "",
+              "queries, the IVF index of `graphroute.graph.index` from there).", "",
               "| queries | models × agents | runs | fit (min) | CPU (min) | epochs | s / epoch | peak RSS (GB) "
               "| select p50 (ms) | p99 (ms) | embed / graph / other p50 (ms) | held-out effect (best single) |",
               "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]

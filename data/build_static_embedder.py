@@ -199,7 +199,7 @@ def eval_prompts(folder: Path, n: int, seed: int) -> dict[str, list[str]] | None
     """A seeded sample of RouterBench prompts, raw and with each task's shared few-shot prefix stripped."""
     import pandas as pd
 
-    from graphroute.text import learn_prefixes, strip_prefixes
+    from graphroute.data.text import learn_prefixes, strip_prefixes
 
     files = sorted((folder / "routerbench").glob("*.parquet"))
     if not files:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import graphroute as gr
-from graphroute.datasets import load_dataset
+from graphroute.data.datasets import load_dataset
 
 
 def main() -> None:

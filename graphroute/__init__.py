@@ -7,11 +7,10 @@ pair that best serves weights given at query time. New models and agents join wi
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .base import BaseRouter, clone  # noqa: E402
-from .catalog import AgentCard, Catalog, ModelCard, TaskCard, read_cards  # noqa: E402
-from .errors import (  # noqa: E402
+from graphroute.version import __version__
+from graphroute.routers.base import BaseRouter, clone
+from graphroute.data.catalog import AgentCard, Catalog, ModelCard, TaskCard, read_cards
+from graphroute.errors import (
     CardError,
     ConfigError,
     DataNotFoundError,
@@ -22,11 +21,11 @@ from .errors import (  # noqa: E402
     NotFittedError,
     RouterFileError,
 )
-from .logs import aggregate_runs, read_logs, validate_logs  # noqa: E402
-from .synthetic import make_synthetic  # noqa: E402
-from .router import Router, load  # noqa: E402
-from .selection import DEFAULT_WEIGHTS, Selection  # noqa: E402
-from .default import default_router, select, select_many  # noqa: E402
+from graphroute.data.logs import aggregate_runs, read_logs, validate_logs
+from graphroute.data.synthetic import make_synthetic
+from graphroute.routers.gnn import Router, load
+from graphroute.selection import DEFAULT_WEIGHTS, Selection
+from graphroute.routers.default import default_router, select, select_many
 
 __all__ = [
     "__version__",
@@ -43,9 +42,9 @@ __all__ = [
 
 # Format readers and shared datasets import pandas/pyarrow paths lazily: most callers never need them.
 _LAZY = {
-    "read_routerbench": "loaders", "read_llmrouter": "loaders", "read_llmrouter_splits": "loaders",
-    "read_routellm": "loaders", "read_tree_of_thoughts": "loaders", "read_marble": "loaders",
-    "load_dataset": "datasets", "DATASETS": "datasets", "data_dir": "datasets",
+    "read_routerbench": "data.loaders", "read_llmrouter": "data.loaders", "read_llmrouter_splits": "data.loaders",
+    "read_routellm": "data.loaders", "read_tree_of_thoughts": "data.loaders", "read_marble": "data.loaders",
+    "load_dataset": "data.datasets", "DATASETS": "data.datasets", "data_dir": "data.datasets",
 }
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, InfeasibleError
+from graphroute.errors import ConfigError, InfeasibleError
 
 __all__ = ["DEFAULT_WEIGHTS", "COST_UNITS", "Objective", "Selection", "parse_weights", "rank_candidates"]
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import graphroute as gr
-from graphroute import app as explorer
+from graphroute.app import explorer
 from graphroute.cli import app_command, build_parser, main
-from graphroute.default import default_router_path
+from graphroute.routers.default import default_router_path
 
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
 
@@ -224,14 +224,14 @@ def test_read_runs_csv_names_the_fix():
 def test_cli_app_builds_the_streamlit_command(synthetic, monkeypatch):
     args = build_parser().parse_args(["app", "--router", synthetic["path"], "--port", "8642"])
     cmd = app_command(args)
-    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("graphroute/app.py")
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("graphroute/app/explorer.py")
     assert cmd[cmd.index("--server.port") + 1] == "8642"
     assert cmd[-3:] == ["--", "--router", synthetic["path"]]
     assert explorer.parse_args(cmd[cmd.index("--") + 1:]).router == synthetic["path"]
     ran = []
     monkeypatch.setattr("os.execv", lambda exe, argv: ran.append(argv))
     assert main(["app", "--router", synthetic["path"]]) == 0
-    assert len(ran) == 1 and ran[0][4].endswith("graphroute/app.py")
+    assert len(ran) == 1 and ran[0][4].endswith("graphroute/app/explorer.py")
     assert main(["app", "--router", "/no/such/router"]) == 2
     with pytest.raises(SystemExit):
         build_parser().parse_args(["app", "--port", "70000"])

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 import graphroute as gr
-from graphroute import baselines as bl
-from graphroute.logs import aggregate_runs
-from graphroute.metrics import SCENARIOS, oracle_choices, reward
-from graphroute.synthetic import make_synthetic
+from graphroute.routers import baselines as bl
+from graphroute.data.logs import aggregate_runs
+from graphroute.eval.metrics import SCENARIOS, oracle_choices, reward
+from graphroute.data.synthetic import make_synthetic
 from graphroute.testing import RouterContract
 
 HASH = dict(embedder="hash", cache_dir=False)

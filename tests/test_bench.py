@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from graphroute.bench import BenchResult, _parse_params, run_bench
+from graphroute.eval.bench import BenchResult, _parse_params, run_bench
 from graphroute.errors import ConfigError
-from graphroute.synthetic import make_synthetic
+from graphroute.data.synthetic import make_synthetic
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import graphroute as gr
-from graphroute.default import default_router_path
+from graphroute.routers.default import default_router_path
 
 pytestmark = pytest.mark.slow
 

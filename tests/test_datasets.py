@@ -1,4 +1,4 @@
-"""Shared datasets (graphroute.datasets): locating the data, shipped cards, and every dataset loading.
+"""Shared datasets (graphroute.data.datasets): locating the data, shipped cards, and every dataset loading.
 
 Unit tests run on a fake data directory written in tmp_path; the real-data tests find
 ../shared/data through ``data_dir()`` and skip with the reason when it is absent.
@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 import graphroute as gr
-from graphroute.catalog import read_cards
-from graphroute.datasets import DATASETS, data_dir, load_dataset
+from graphroute.data.catalog import read_cards
+from graphroute.data.datasets import DATASETS, data_dir, load_dataset
 from graphroute.errors import ConfigError, DataNotFoundError
-from graphroute.loaders import MARBLE_PRICES, ROUTELLM_PRICES, approx_tokens
+from graphroute.data.loaders import MARBLE_PRICES, ROUTELLM_PRICES, approx_tokens
 
 CARD_FILES = ["routerbench_models.json", "llmrouter_tasks.json", "routellm.json", "tree_of_thoughts.json",
               "marble.json"]

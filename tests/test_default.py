@@ -8,7 +8,7 @@ import pytest
 
 import graphroute as gr
 from graphroute.cli import main
-from graphroute.default import default_router_path
+from graphroute.routers.default import default_router_path
 
 pytestmark = pytest.mark.skipif(not (default_router_path() / "manifest.json").is_file(),
                                 reason="default router not built (python data/train_default_router.py)")

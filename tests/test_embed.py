@@ -418,7 +418,7 @@ def test_static_custom_path_gets_its_own_name_and_bad_dirs_fail(tmp_path):
 # ---------------------------------------------------------------------------------------- real data
 def _data_dir() -> Path:
     try:
-        from graphroute.datasets import data_dir
+        from graphroute.data.datasets import data_dir
 
         return Path(data_dir())
     except Exception:  # noqa: BLE001 (module absent or no data: fall back to the documented rule)

@@ -31,9 +31,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import graphroute as gr
-import graphroute.router as router_mod
-from graphroute.router import _sha256
-from graphroute.synthetic import make_synthetic
+import graphroute.routers.gnn as router_mod
+from graphroute.routers.gnn import _sha256
+from graphroute.data.synthetic import make_synthetic
 
 FAST = dict(embedder="hash", cache_dir=False, progress=False, hidden=16, epochs=10, patience=10, seed=0)
 QUERIES = ["what is the kalo of mine", "how to solve ruvo", "a plain question", "日本語の質問"]

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import graphroute as gr
-from graphroute import index as I
-from graphroute.synthetic import make_synthetic
+from graphroute.graph import index as I
+from graphroute.data.synthetic import make_synthetic
 
 
 def clustered(n: int, d: int = 32, centres: int = 40, seed: int = 0, noise: float = 0.35) -> torch.Tensor:

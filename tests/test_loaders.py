@@ -1,4 +1,4 @@
-"""Format readers (graphroute.loaders), on tiny files written in each source's own layout."""
+"""Format readers (graphroute.data.loaders), on tiny files written in each source's own layout."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from graphroute.errors import ConfigError, DataNotFoundError, LogsError
-from graphroute.loaders import (
+from graphroute.data.loaders import (
     LLMROUTER_OUTPUT_TOKENS,
     MARBLE_INPUT_SHARE,
     MARBLE_PRICES,

@@ -1,4 +1,4 @@
-"""Tests for graphroute.metrics: hand-computed values on tiny tables, invariants, errors, real data."""
+"""Tests for graphroute.eval.metrics: hand-computed values on tiny tables, invariants, errors, real data."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from graphroute.errors import ConfigError, LogsError
-from graphroute.metrics import (
+from graphroute.eval.metrics import (
     SCENARIOS,
     aiq,
     apgr,
@@ -475,7 +475,7 @@ def test_split_errors():
 # real data: DESIGN.md's RouterBench figures
 # ---------------------------------------------------------------------------------------------
 def _data_dir() -> Path:
-    """graphroute.datasets.data_dir() semantics: $GRAPHROUTE_DATA, else ../shared/data next to the repo."""
+    """graphroute.data.datasets.data_dir() semantics: $GRAPHROUTE_DATA, else ../shared/data next to the repo."""
     env = os.environ.get("GRAPHROUTE_DATA")
     return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from graphroute.errors import ConfigError
-from graphroute.newnodes import new_models_markdown, run_new_models
-from graphroute.synthetic import make_synthetic
+from graphroute.eval.newnodes import new_models_markdown, run_new_models
+from graphroute.data.synthetic import make_synthetic
 
 FAST = dict(epochs=15, patience=15, hidden=16, cache_dir=False)
 

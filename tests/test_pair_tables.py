@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from graphroute.graph import GraphState, model_numeric
+from graphroute.graph.state import GraphState, model_numeric
 
 PRICES = [1.0, 4.0, 2.0, 0.25]  # $ per 1M tokens; models 0 and 1 run everywhere, 2 on a few task-0 queries, 3 never
 TASK_TOKENS = [1_000, 10_000]  # task 1's prompts are ten times longer: ten times the cost for every model

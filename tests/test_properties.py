@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 import graphroute as gr
-from graphroute.logs import CANONICAL
-from graphroute.synthetic import make_synthetic
+from graphroute.data.logs import CANONICAL
+from graphroute.data.synthetic import make_synthetic
 
 FAST = dict(embedder="hash", cache_dir=False, progress=False, hidden=16, epochs=10, patience=10, seed=0)
 # the benchmark script raises this to run the same properties at full scale

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 import graphroute as gr
-from graphroute.synthetic import make_synthetic
+from graphroute.data.synthetic import make_synthetic
 
 FAST = dict(embedder="hash", cache_dir=False, progress=False, hidden=16, epochs=10, patience=10, seed=0)
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import graphroute as gr
-from graphroute.synthetic import make_synthetic
+from graphroute.data.synthetic import make_synthetic
 
 FAST = dict(embedder="hash", epochs=40, patience=40, hidden=32, cache_dir=False, seed=0)
 

@@ -1,6 +1,6 @@
 """Learned boilerplate prefixes."""
 
-from graphroute.text import learn_prefixes, strip_prefixes
+from graphroute.data.text import learn_prefixes, strip_prefixes
 
 SHOTS = "".join(f"Question: what is {i} plus {i}?\nAnswer: {2 * i}\n\n" for i in range(1, 6))
 

@@ -1,4 +1,4 @@
-"""graphroute.tune: seeded, resumable Optuna search on the validation split only."""
+"""graphroute.eval.tune: seeded, resumable Optuna search on the validation split only."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from graphroute import metrics
+from graphroute.eval import metrics
 from graphroute.cli import main
 from graphroute.errors import ConfigError
-from graphroute.logs import aggregate_runs
-from graphroute.synthetic import make_synthetic
-from graphroute.tune import study_summary, tune, validation_score
+from graphroute.data.logs import aggregate_runs
+from graphroute.data.synthetic import make_synthetic
+from graphroute.eval.tune import study_summary, tune, validation_score
 
 BASE = dict(embedder="hash", cache_dir=False, epochs=6, patience=6, hidden=16)
 SPACE = {"k_neighbors": ("int", 3, 12), "dropout": ("float", 0.0, 0.3)}
@@ -27,7 +27,7 @@ def logs():
 
 def test_validation_score_never_sees_test_queries(logs, monkeypatch):
     seen = []
-    import graphroute.router as router_mod
+    import graphroute.routers.gnn as router_mod
 
     real_fit = router_mod.Router.fit
 

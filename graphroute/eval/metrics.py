@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, LogsError
-from .logs import DEFAULT_AGENT
+from graphroute.errors import ConfigError, LogsError
+from graphroute.data.logs import DEFAULT_AGENT
 
 __all__ = [
     "SCENARIOS",
@@ -688,7 +688,7 @@ def summarize(table: pd.DataFrame, predictions: pd.DataFrame, cost_range: Mappin
         bounds = cost_range.get(task, cost_range.get("*"))
         if bounds is None:
             raise ConfigError(f"cost_range has no entry for task {task!r} (it has {sorted(cost_range)}); give the "
-                              "training (min, max) cost of every test task, e.g. graphroute.base.cost_ranges(train).")
+                              "training (min, max) cost of every test task, e.g. graphroute.routers.base.cost_ranges(train).")
         t_lo, t_hi = (float(v) for v in bounds)
         if not (math.isfinite(t_lo) and math.isfinite(t_hi)) or t_hi < t_lo:
             raise ConfigError(f"cost_range[{task!r}] must be a finite (min, max) with min <= max; got {bounds!r}.")

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, LogsError, NotFittedError
-from .selection import Objective, Selection, pick, rank_candidates
-from .text import valid_unicode
+from graphroute.errors import ConfigError, LogsError, NotFittedError
+from graphroute.selection import Objective, Selection, pick, rank_candidates
+from graphroute.data.text import valid_unicode
 
 __all__ = ["BaseRouter", "clone", "check_queries", "cost_ranges"]
 

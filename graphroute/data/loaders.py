@@ -1,4 +1,4 @@
-"""Readers that map public routing logs onto the canonical table of :mod:`graphroute.logs`.
+"""Readers that map public routing logs onto the canonical table of :mod:`graphroute.data.logs`.
 
 Each reader knows one published layout (RouterBench's wide parquet, LLMRouter's DC-router JSON,
 RouteLLM's two-model CSVs, the Tree-of-Thoughts and MARBLE extracts) and returns
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, DataNotFoundError, LogsError
-from .logs import validate_logs
+from graphroute.errors import ConfigError, DataNotFoundError, LogsError
+from graphroute.data.logs import validate_logs
 
 __all__ = [
     "read_routerbench", "read_llmrouter", "read_llmrouter_splits", "read_routellm", "read_tree_of_thoughts",
@@ -344,7 +344,7 @@ def read_marble(directory: str | Path) -> pd.DataFrame:
     text = {r["task_md5_12"]: textwrap.dedent(r["task"]).strip() for r in tasks}
     unpriced = sorted(set(runs["model"]) - set(MARBLE_PRICES))
     if unpriced:
-        raise LogsError(f"MARBLE models {unpriced} have no price in graphroute.loaders.MARBLE_PRICES "
+        raise LogsError(f"MARBLE models {unpriced} have no price in graphroute.data.loaders.MARBLE_PRICES "
                         f"(priced: {sorted(MARBLE_PRICES)}). Fix: add their (input, output) USD per 1M tokens.")
     orphans = sorted(set(runs["task_md5_12"]) - set(text))
     if orphans:

@@ -140,12 +140,13 @@ def add_info(sub) -> None:
 
 def cmd_info(args) -> int:
     import graphroute as gr
+    from graphroute.routers.default import default_router_path
 
     router = _load_router(args.router)
     st = router.state_
     info = {
         "graphroute": gr.__version__,
-        "router": args.router or str(gr.default.default_router_path()),
+        "router": args.router or str(default_router_path()),
         "queries": st.n_queries, "outcomes": int(st.out_query.shape[0]),
         "tasks": st.task_names, "models": st.model_names, "agents": st.agent_names,
         "embedder": router._embedder().name, "ensemble_members": len(router.nets_),
@@ -186,7 +187,7 @@ def app_command(args) -> list[str]:
     """The `streamlit run` command line that serves the explorer (graphroute/app.py, inside the package)."""
     from importlib import resources
 
-    script = str(resources.files("graphroute").joinpath("app.py"))
+    script = str(resources.files("graphroute").joinpath("app", "explorer.py"))
     cmd = [sys.executable, "-m", "streamlit", "run", script, "--browser.gatherUsageStats", "false"]
     if args.port is not None:
         cmd += ["--server.port", str(args.port)]
@@ -237,7 +238,7 @@ def _extra_commands():
     """Subcommands defined in other modules (bench, tune), when those modules exist."""
     import importlib
 
-    for module, name in (("graphroute.bench", "add_bench"), ("graphroute.tune", "add_tune")):
+    for module, name in (("graphroute.eval.bench", "add_bench"), ("graphroute.eval.tune", "add_tune")):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -2,7 +2,7 @@
 
 The data stay where they are (read-only, never copied into the repo): ``data_dir()`` finds them in
 ``$GRAPHROUTE_DATA`` or ``<repo>/../shared/data``. ``load_dataset(name)`` reads one with its
-format reader from :mod:`graphroute.loaders` and attaches cards from ``graphroute/cards/*.json``
+format reader from :mod:`graphroute.data.loaders` and attaches cards from ``graphroute/cards/*.json``
 (descriptions written for graphroute, prices with their source) or from the dataset's own model
 list (LLMRouter).
 
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import ConfigError, DataNotFoundError
-from .loaders import (
+from graphroute.errors import ConfigError, DataNotFoundError
+from graphroute.data.loaders import (
     MARBLE_PRICES,
     ROUTELLM_PRICES,
     read_llmrouter_splits,
@@ -32,7 +32,7 @@ from .loaders import (
     read_routerbench,
     read_tree_of_thoughts,
 )
-from .logs import DEFAULT_AGENT
+from graphroute.data.logs import DEFAULT_AGENT
 
 __all__ = ["DATASETS", "Dataset", "data_dir", "load_dataset"]
 
@@ -93,7 +93,7 @@ class Dataset:
 def data_dir() -> Path:
     """The shared data directory: ``$GRAPHROUTE_DATA`` if set, else ``<repo root>/../shared/data``."""
     env = os.environ.get("GRAPHROUTE_DATA")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    path = Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
     if not path.is_dir():
         source = "$GRAPHROUTE_DATA" if env else "the default <repo>/../shared/data"
         raise DataNotFoundError(

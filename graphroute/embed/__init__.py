@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import EmbedderError
-from .text import valid_unicode as _valid_unicode
+from graphroute.errors import EmbedderError
+from graphroute.data.text import valid_unicode as _valid_unicode
 
 __all__ = [
     "Embedder",

@@ -14,7 +14,7 @@ One row per logged run (DESIGN.md)::
 Validation returns a *copy* (the caller's frame is never touched) and raises a
 :class:`~graphroute.errors.LogsError` that names the row, the column, the value and the fix.
 Rows are dropped only when the caller asks (``drop_invalid=True``), and then counted.
-Format-specific readers (RouterBench, LLMRouter, RouteLLM, ...) live in :mod:`graphroute.loaders`.
+Format-specific readers (RouterBench, LLMRouter, RouteLLM, ...) live in :mod:`graphroute.data.loaders`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import LogsError
-from .text import valid_unicode
+from graphroute.errors import LogsError
+from graphroute.data.text import valid_unicode
 
 __all__ = [
     "REQUIRED", "OPTIONAL_NUMERIC", "CANONICAL", "DEFAULT_TASK", "DEFAULT_AGENT",

@@ -40,15 +40,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GeneralConv
 
-from .base import BaseRouter, cost_ranges
-from .catalog import Catalog
-from .embed import Embedder, get_embedder
-from .errors import ConfigError
-from .logs import aggregate_runs, validate_logs
-from .metrics import SCENARIOS
-from .router import DEFAULT_CACHE
-from .selection import parse_weights
-from .text import learn_prefixes, strip_prefixes
+from graphroute.routers.base import BaseRouter, cost_ranges
+from graphroute.data.catalog import Catalog
+from graphroute.embed import Embedder, get_embedder
+from graphroute.errors import ConfigError
+from graphroute.data.logs import aggregate_runs, validate_logs
+from graphroute.eval.metrics import SCENARIOS
+from graphroute.routers.gnn import DEFAULT_CACHE
+from graphroute.selection import parse_weights
+from graphroute.data.text import learn_prefixes, strip_prefixes
 
 __all__ = [
     "ALL_TASKS",

@@ -25,8 +25,8 @@ import pandas as pd
 import streamlit as st
 
 import graphroute as gr
-from graphroute.default import default_router_path
-from graphroute.metrics import lambda_grid, quality_cost, single_choices, split_queries, summarize, sweep
+from graphroute.routers.default import default_router_path
+from graphroute.eval.metrics import lambda_grid, quality_cost, single_choices, split_queries, summarize, sweep
 
 __all__ = ["main", "parse_args", "open_router", "describe", "candidates_table", "evidence_table",
            "read_runs_csv", "routerbench_heldout", "pareto", "pareto_figure", "edge_stats", "graph_figure",
@@ -128,7 +128,7 @@ def pareto(router: gr.Router, logs: pd.DataFrame) -> dict:
     Only pairs the router can choose are scored. Returns ``sweep`` (lambda, cost, effect: true
     means of the router's picks), ``singles`` (model, agent, cost, effect over the same queries),
     ``summary`` (AIQ, rewards at the three scenarios and cost to match the best single, from
-    ``graphroute.metrics.summarize``), ``n_queries`` and ``in_graph`` (how many of those queries
+    ``graphroute.eval.metrics.summarize``), ``n_queries`` and ``in_graph`` (how many of those queries
     are already nodes of the router's graph: their outcomes are then known, not predicted).
     """
     table = gr.aggregate_runs(gr.validate_logs(logs))

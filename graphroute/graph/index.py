@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .errors import ConfigError
+from graphroute.errors import ConfigError
 
 __all__ = ["IVFIndex", "SEARCH_MODES", "IVF_MIN_KEYS", "nearest", "top_k_neighbors", "build_index", "carry_index"]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
+from graphroute.errors import ConfigError
 
 __all__ = ["SyntheticData", "make_synthetic"]
 

@@ -1,7 +1,7 @@
 """Hyperparameter search for :class:`~graphroute.Router` with Optuna (``graphroute tune``).
 
 The search never sees a test query: per seed it takes the bench's per-task stratified
-70/10/20 split (:func:`graphroute.metrics.split_queries`), fits on the 70% train share and scores
+70/10/20 split (:func:`graphroute.eval.metrics.split_queries`), fits on the 70% train share and scores
 on the 10% validation share. The score of a trial is the mean, over the seeds, of four shares:
 the validation reward at each of the three GraphRouter scenarios as a share of the oracle's
 reward there, and the AIQ of the router's trade-off sweep as a share of the best effect any
@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .base import cost_ranges
-from .errors import ConfigError
-from .logs import aggregate_runs
-from .metrics import SCENARIOS, lambda_grid, oracle_choices, reward, split_queries, summarize
+from graphroute.routers.base import cost_ranges
+from graphroute.errors import ConfigError
+from graphroute.data.logs import aggregate_runs
+from graphroute.eval.metrics import SCENARIOS, lambda_grid, oracle_choices, reward, split_queries, summarize
 
 __all__ = ["SEARCH_SPACE", "suggest_params", "validation_score", "tune", "study_summary", "add_tune", "cmd_tune"]
 
@@ -70,7 +70,7 @@ def validation_score(logs: pd.DataFrame, params: dict[str, Any], seeds: Sequence
     Returns ``{"score": mean share (see the module doc), "reward_<scenario>": mean reward, ...,
     "aiq": mean AIQ}``.
     """
-    from .router import Router
+    from graphroute.routers.gnn import Router
 
     agg = aggregate_runs(logs)
     per: dict[str, list[float]] = {**{f"reward_{s}": [] for s in SCENARIOS}, "aiq": []}
@@ -113,7 +113,7 @@ def tune(logs: pd.DataFrame, *, n_trials: int = 20, seeds: Sequence[int] = (0,),
     study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
                                 sampler=optuna.samplers.TPESampler(seed=sampler_seed), load_if_exists=True)
     if not study.trials:  # start from the shipped defaults, so the search can only confirm or improve them
-        from .router import Router
+        from graphroute.routers.gnn import Router
 
         defaults = Router().get_params()
         study.enqueue_trial({k: defaults[k] for k in (space or SEARCH_SPACE) if k in defaults})
@@ -168,7 +168,7 @@ def add_tune(sub) -> None:
 def cmd_tune(args) -> int:
     import optuna
 
-    from .bench import load_bench_data
+    from graphroute.eval.bench import load_bench_data
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _, logs, cards = load_bench_data(args.dataset)

@@ -31,17 +31,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import __version__
-from .base import BaseRouter, check_queries
-from .catalog import AgentCard, Catalog, ModelCard, TaskCard
-from .embed import Embedder, get_embedder
-from .errors import ConfigError, LogsError, NotFittedError, RouterFileError
-from .graph import EDGE_DIMS, EDGE_TYPES, PAIR_FEATURES, GraphState, PairTables, model_numeric
-from .index import IVF_MIN_KEYS, SEARCH_MODES, build_index
-from .logs import DEFAULT_AGENT, aggregate_runs, validate_logs
-from .selection import Objective, Selection, pick
-from .nn import NetConfig, RouterNet
-from .text import learn_prefixes, strip_prefixes
+from graphroute.version import __version__
+from graphroute.routers.base import BaseRouter, check_queries
+from graphroute.data.catalog import AgentCard, Catalog, ModelCard, TaskCard
+from graphroute.embed import EMBEDDERS, Embedder, get_embedder
+from graphroute.errors import ConfigError, LogsError, NotFittedError, RouterFileError
+from graphroute.graph.state import EDGE_DIMS, EDGE_TYPES, PAIR_FEATURES, GraphState, PairTables, model_numeric
+from graphroute.graph.index import IVF_MIN_KEYS, SEARCH_MODES, build_index
+from graphroute.data.logs import DEFAULT_AGENT, aggregate_runs, validate_logs
+from graphroute.selection import Objective, Selection, pick
+from graphroute.nn import NetConfig, RouterNet
+from graphroute.data.text import learn_prefixes, strip_prefixes
 
 __all__ = ["Router", "load", "FORMAT", "FORMAT_VERSION"]
 
@@ -115,7 +115,7 @@ class Router(BaseRouter):
         n_ensemble: members trained from different seeds and averaged.
         strip_boilerplate: learn per-task shared prompt prefixes and strip them before embedding.
         neighbor_search: how a new query finds its logged neighbours: "exact" scans every logged
-            query; "ivf" searches an inverted-file index (graphroute.index: ~√N cells, the best few
+            query; "ivf" searches an inverted-file index (graphroute.graph.index: ~√N cells, the best few
             scanned exactly; approximate, much faster on large logs); "auto" is exact below
             ``index.IVF_MIN_KEYS`` (50k) logged queries and IVF from there.
         cache_dir: embedding cache (None: $GRAPHROUTE_CACHE or ~/.cache/graphroute; False: none).
@@ -859,7 +859,7 @@ class Router(BaseRouter):
 
         self._check_fitted()
         if not isinstance(self.embedder, str):
-            if self._embedder().name not in __import__("graphroute.embed", fromlist=["EMBEDDERS"]).EMBEDDERS:
+            if self._embedder().name not in EMBEDDERS:
                 raise ConfigError(f"Cannot save a router whose embedder {self._embedder().name!r} is not registered; "
                                   "register it with graphroute.embed.register_embedder so load() can rebuild it.")
         path = Path(path)
@@ -1038,7 +1038,7 @@ def load(path: str | Path, *, embedder: str | Embedder | None = None, cache_dir=
 def _check_saved_embedder(path: Path, spec) -> None:
     """A saved embedder must be a registered name with integer options only (e.g. "hash:dim=32"): a
     string option could be a path, and a saved router must not make load() read files outside it."""
-    from .embed import EMBEDDERS, _parse_spec
+    from graphroute.embed import EMBEDDERS, _parse_spec
 
     if not isinstance(spec, str):
         raise RouterFileError(f"{path}: saved embedder {spec!r} is not a name. Pass embedder= to load().")

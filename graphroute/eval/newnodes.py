@@ -23,10 +23,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .base import cost_ranges
-from .errors import ConfigError
-from .logs import aggregate_runs
-from .metrics import SCENARIOS, split_queries, summarize
+from graphroute.routers.base import cost_ranges
+from graphroute.errors import ConfigError
+from graphroute.data.logs import aggregate_runs
+from graphroute.eval.metrics import SCENARIOS, split_queries, summarize
 
 __all__ = ["run_new_models", "new_models_markdown"]
 
@@ -56,7 +56,7 @@ def run_new_models(logs: pd.DataFrame, cards: dict | None = None, *, seeds: int 
                    embedder: str = "minilm", fractions=(0.7, 0.1, 0.2), progress: bool = True) -> pd.DataFrame:
     """Run the protocol above; one row per (seed, setting) with setting in
     ``"dropped"``, ``"k=<k>"`` for each k, and ``"retrained"``."""
-    from .router import Router
+    from graphroute.routers.gnn import Router
 
     cards = cards or {}
     models = sorted(logs["model"].unique())

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from .index import carry_index, nearest, top_k_neighbors
+from graphroute.graph.index import carry_index, nearest, top_k_neighbors
 
 __all__ = ["GraphState", "PairTables", "PAIR_FEATURES", "EDGE_TYPES", "EDGE_DIMS", "top_k_neighbors", "model_numeric"]
 

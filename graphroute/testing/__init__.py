@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .base import BaseRouter, clone
-from .errors import ConfigError, InfeasibleError, NotFittedError
-from .synthetic import make_synthetic
+from graphroute.routers.base import BaseRouter, clone
+from graphroute.errors import ConfigError, InfeasibleError, NotFittedError
+from graphroute.data.synthetic import make_synthetic
 
 __all__ = ["RouterContract", "ContractData", "contract_data", "PREDICT_COLUMNS"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import CardError
+from graphroute.errors import CardError
 
 __all__ = ["ModelCard", "AgentCard", "TaskCard", "Catalog", "read_cards", "CARD_KINDS"]
 

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import BaseRouter, cost_ranges
-from .errors import ConfigError
-from .logs import DEFAULT_AGENT, aggregate_runs, validate_logs
-from .metrics import SCENARIOS, apgr, cpt, lambda_grid, rewards, single_choices, split_queries, summarize, sweep
+from graphroute.routers.base import BaseRouter, cost_ranges
+from graphroute.errors import ConfigError
+from graphroute.data.logs import DEFAULT_AGENT, aggregate_runs, validate_logs
+from graphroute.eval.metrics import SCENARIOS, apgr, cpt, lambda_grid, rewards, single_choices, split_queries, summarize, sweep
 
 __all__ = ["BenchResult", "run_bench", "ROUTERS", "DEFAULT_ROUTERS", "add_bench", "cmd_bench"]
 
@@ -39,8 +39,8 @@ METRIC_COLUMNS = [f"reward_{s}" for s in SCENARIOS] + ["aiq", "cost_to_match"]
 def make_bench_router(name: str, embedder: str, seed: int, params: dict | None = None,
                       scenario: str | None = None) -> BaseRouter:
     """An unfitted router for the bench by name (``graphroute`` is the GNN Router)."""
-    from .baselines import BASELINES, make_router
-    from .router import Router
+    from graphroute.routers.baselines import BASELINES, make_router
+    from graphroute.routers.gnn import Router
 
     params = dict(params or {})
     if name == "graphroute":
@@ -162,7 +162,7 @@ def load_bench_data(dataset: str | pd.DataFrame) -> tuple[str, pd.DataFrame, dic
     """(name, logs, cards) for a named dataset, a logs file path, or a DataFrame."""
     if isinstance(dataset, pd.DataFrame):
         return "user logs", validate_logs(dataset), {}
-    from .datasets import DATASETS, load_dataset
+    from graphroute.data.datasets import DATASETS, load_dataset
 
     if dataset in DATASETS:
         ds = load_dataset(dataset)
@@ -172,7 +172,7 @@ def load_bench_data(dataset: str | pd.DataFrame) -> tuple[str, pd.DataFrame, dic
         return dataset, validate_logs(logs), {"models": ds.models, "agents": ds.agents, "tasks": ds.tasks}
     path = Path(dataset)
     if path.exists():
-        from .logs import read_logs
+        from graphroute.data.logs import read_logs
 
         return path.name, read_logs(path), {}
     raise ConfigError(f"Unknown dataset {dataset!r}: not one of {list(DATASETS)} and not an existing logs file.")
@@ -256,7 +256,7 @@ def _predict(router: BaseRouter, qframe: pd.DataFrame) -> pd.DataFrame:
 
 def _reward_at(table: pd.DataFrame, pred: pd.DataFrame, scenario: str, router) -> float:
     """Reward at one scenario of a router whose predicted 'effect' already prices cost in (GraphRouter)."""
-    from .metrics import reward
+    from graphroute.eval.metrics import reward
 
     w = getattr(router, "scenario_weights_", {"effect": 1.0, "cost": 0.0})
     p = pred.assign(score=w.get("effect", 1.0) * pred["effect"])
@@ -347,7 +347,7 @@ def cmd_bench(args) -> int:
 
 
 def _cmd_new_models(args) -> int:
-    from .newnodes import new_models_markdown, run_new_models
+    from graphroute.eval.newnodes import new_models_markdown, run_new_models
 
     try:
         shots = [int(k) for k in args.shots.split(",") if k.strip()]

@@ -10,8 +10,8 @@ import threading
 from importlib import resources
 from pathlib import Path
 
-from .errors import RouterFileError
-from .selection import Selection
+from graphroute.errors import RouterFileError
+from graphroute.selection import Selection
 
 __all__ = ["default_router", "default_router_path", "select", "select_many"]
 
@@ -29,7 +29,7 @@ def default_router():
     global _router
     with _lock:
         if _router is None:
-            from .router import load
+            from graphroute.routers.gnn import load
 
             path = default_router_path()
             if not (path / "manifest.json").is_file():
