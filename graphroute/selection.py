@@ -17,7 +17,14 @@ import pandas as pd
 
 from graphroute.errors import ConfigError, InfeasibleError
 
-__all__ = ["DEFAULT_WEIGHTS", "COST_UNITS", "Objective", "Selection", "parse_weights", "rank_candidates"]
+# The GraphRouter paper's three trade-offs, as (w_effect, w_cost) with cost min-max normalised per task
+SCENARIOS: dict[str, tuple[float, float]] = {
+    "performance_first": (1.0, 0.0),
+    "balance": (0.5, 0.5),
+    "cost_first": (0.2, 0.8),
+}
+
+__all__ = ["DEFAULT_WEIGHTS", "SCENARIOS", "COST_UNITS", "Objective", "Selection", "parse_weights", "rank_candidates"]
 
 DEFAULT_WEIGHTS: dict[str, float] = {"effect": 1.0, "cost": 0.5, "latency": 0.0}
 COST_UNITS = ("normalized", "usd")

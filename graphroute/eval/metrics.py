@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from graphroute.errors import ConfigError, LogsError
+from graphroute.selection import SCENARIOS
 from graphroute.data.logs import DEFAULT_AGENT
 
 __all__ = [
@@ -49,11 +50,6 @@ __all__ = [
 ]
 
 # (w_effect, w_cost) of the GraphRouter paper's three scenarios.
-SCENARIOS: dict[str, tuple[float, float]] = {
-    "performance_first": (1.0, 0.0),
-    "balance": (0.5, 0.5),
-    "cost_first": (0.2, 0.8),
-}
 DEFAULT_TASK = "default"  # task of rows whose frame has no 'task' column (the canonical schema's default)
 APGR_POINTS = 10  # RouteLLM evaluates 10 equal steps of strong-call fraction (11 points, 0..1)
 MATCH_TOLERANCE = 0.005  # quality slack in cost_to_match: half a point of accuracy

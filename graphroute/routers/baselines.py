@@ -45,7 +45,7 @@ from graphroute.data.catalog import Catalog
 from graphroute.embed import Embedder, get_embedder
 from graphroute.errors import ConfigError
 from graphroute.data.logs import aggregate_runs, validate_logs
-from graphroute.eval.metrics import SCENARIOS
+from graphroute.selection import SCENARIOS
 from graphroute.routers.gnn import DEFAULT_CACHE
 from graphroute.selection import parse_weights
 from graphroute.data.text import learn_prefixes, strip_prefixes
