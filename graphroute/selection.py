@@ -24,17 +24,27 @@ SCENARIOS: dict[str, tuple[float, float]] = {
     "cost_first": (0.2, 0.8),
 }
 
-__all__ = ["DEFAULT_WEIGHTS", "SCENARIOS", "COST_UNITS", "Objective", "Selection", "parse_weights", "rank_candidates"]
+__all__ = ["ALL_TASKS", "DEFAULT_WEIGHTS", "SCENARIOS", "COST_UNITS", "Objective", "Selection", "cost_ranges",
+           "effect_cost_weights", "normalize_cost", "parse_weights", "rank_arrays", "rank_candidates", "task_bounds"]
 
 DEFAULT_WEIGHTS: dict[str, float] = {"effect": 1.0, "cost": 0.5, "latency": 0.0}
 COST_UNITS = ("normalized", "usd")
 FALLBACKS = (None, "cheapest", "best_effect")
+ALL_TASKS = "*"  # cost_ranges' key for "all tasks": the range a task never logged falls back to
+UNIT_RANGE = (0.0, 1.0)  # the range used when not even ALL_TASKS is known (cost_term = cost)
 
 
-def parse_weights(weights: Mapping[str, float] | tuple | None) -> dict[str, float]:
-    """Validate user weights; missing keys are 0 (``None`` gives DEFAULT_WEIGHTS)."""
+def parse_weights(weights: Mapping[str, float] | tuple | str | None) -> dict[str, float]:
+    """The one weights parser: a dict of every weight name (missing ones 0), validated.
+
+    Accepts ``None`` (DEFAULT_WEIGHTS), a mapping such as ``{'effect': 1.0, 'cost': 0.5}``, a
+    sequence ``(effect, cost)`` or ``(effect, cost, latency)``, a scenario name in SCENARIOS
+    (``'balance'``) or the command-line form ``'effect=1,cost=0.5'``.
+    """
     if weights is None:
         return dict(DEFAULT_WEIGHTS)
+    if isinstance(weights, str):
+        weights = _weights_text(weights)
     if isinstance(weights, tuple | list):
         if len(weights) not in (2, 3):
             raise ConfigError(f"weights given as a sequence must be (effect, cost) or (effect, cost, latency); got "
@@ -60,6 +70,55 @@ def parse_weights(weights: Mapping[str, float] | tuple | None) -> dict[str, floa
         raise ConfigError(f"At least one weight must be > 0; got {dict(weights)!r}. "
                           "Use e.g. {'effect': 1.0} to pick the best predicted quality.")
     return out
+
+
+def _weights_text(text: str) -> Mapping[str, float] | tuple[float, float]:
+    """A scenario name, or 'effect=1,cost=0.5' as a mapping (values parsed by parse_weights)."""
+    if text in SCENARIOS:
+        return SCENARIOS[text]
+    if "=" not in text:
+        raise ConfigError(f"Unknown scenario {text!r}; valid scenarios are {list(SCENARIOS)}, or give weights as "
+                          "'effect=1,cost=0.5' (names: effect, cost, latency).")
+    out = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise ConfigError(f"weights look like 'effect=1,cost=0.5'; got {text!r} (the part {part!r} has no '=').")
+        k, v = part.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def effect_cost_weights(weights: Mapping[str, float] | tuple | str | None, what: str) -> tuple[float, float]:
+    """(w_effect, w_cost) for code that scores effect and cost only (``what`` names it in the error)."""
+    w = parse_weights(weights)
+    if w["latency"] > 0:
+        raise ConfigError(f"{what} scores effect and cost only; its weights cannot have a latency term "
+                          f"(got {weights!r}). Drop 'latency' from the weights.")
+    return w["effect"], w["cost"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the cost scale: per-task min–max of logged cost (the GraphRouter paper's normalisation)
+# ---------------------------------------------------------------------------------------------
+def cost_ranges(logs: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """Per-task (min, max) of logged cost, plus ALL_TASKS ('*') for all tasks: the 'normalized' cost scale."""
+    g = logs.groupby("task")["cost"]
+    out = {t: (float(lo), float(hi)) for t, lo, hi in zip(g.min().index, g.min(), g.max())}
+    out[ALL_TASKS] = (float(logs["cost"].min()), float(logs["cost"].max()))
+    return out
+
+
+def task_bounds(cost_range: Mapping[str, tuple[float, float]], tasks: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) [T] of each task's cost range; a task not in ``cost_range`` takes ALL_TASKS' range, else (0, 1)."""
+    fallback = cost_range.get(ALL_TASKS, UNIT_RANGE)
+    bounds = np.array([cost_range.get(t, fallback) for t in tasks], dtype=float).reshape(-1, 2)
+    return bounds[:, 0], bounds[:, 1]
+
+
+def normalize_cost(cost: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(cost − lo) / (hi − lo), shapes broadcast; a task whose logged costs are all equal (hi == lo) keeps
+    cost − lo, so a logged cost there is 0 and a predicted one still ranks cheaper below dearer."""
+    return (cost - lo) / np.where(hi > lo, hi - lo, 1.0)
 
 
 def _name_set(values: Iterable[str] | str | None, valid: list[str], what: str) -> set[str] | None:
@@ -117,43 +176,50 @@ class Objective:
         )
 
 
+def rank_arrays(obj: Objective, cost_lo: np.ndarray, cost_hi: np.ndarray, effect: np.ndarray, cost: np.ndarray,
+                latency: np.ndarray | None, cand_model: np.ndarray, cand_agent: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The one ranking kernel: cost_term, score and feasible [Q, P] of a checked objective.
+
+    ``effect``, ``cost`` and ``latency`` (None when not predicted) are [Q, P]; ``cost_lo`` / ``cost_hi``
+    broadcast to them ([Q, 1]: one task per query, or [Q, P]); ``cand_model`` / ``cand_agent`` [P]
+    name the candidate of each column (broadcast over queries).
+    """
+    w = obj.weights
+    term = normalize_cost(cost, cost_lo, cost_hi) if obj.cost_unit == "normalized" else cost
+    score = w["effect"] * effect - w["cost"] * term
+    if w["latency"] > 0:
+        score = score - w["latency"] * latency
+    ok = np.ones(cost.shape, dtype=bool)
+    if obj.budget is not None:
+        ok &= cost <= obj.budget
+    if obj.max_latency is not None:
+        ok &= latency <= obj.max_latency
+    if obj.min_effect is not None:
+        ok &= effect >= obj.min_effect
+    for names, col, keep in ((obj.allowed_models, cand_model, True), (obj.allowed_agents, cand_agent, True),
+                             (obj.forbidden_models, cand_model, False), (obj.forbidden_agents, cand_agent, False)):
+        if names is not None and (keep or names):
+            ok &= np.array([(n in names) == keep for n in col], dtype=bool)  # [P], broadcast over queries
+    return term, score, ok
+
+
 def rank_candidates(pred: pd.DataFrame, obj: Objective, cost_range: Mapping[str, tuple[float, float]]) -> pd.DataFrame:
-    """Score and constrain predictions of one or many queries (a checked objective).
+    """Score and constrain predictions of one or many queries (a checked objective) with ``rank_arrays``.
 
     Adds columns cost_term, score and feasible; rows are sorted per query_index by
     (feasible, score) descending, ties toward the lower cost then the name (never row order).
     """
-    w = obj.weights
     out = pred.copy()
-    cost = out["cost"].to_numpy(float)
-    if obj.cost_unit == "normalized":
-        lo = np.array([cost_range.get(t, cost_range.get("*", (0.0, 1.0)))[0] for t in out["task"]])
-        hi = np.array([cost_range.get(t, cost_range.get("*", (0.0, 1.0)))[1] for t in out["task"]])
-        span = np.where(hi > lo, hi - lo, 1.0)
-        term = (cost - lo) / span
-    else:
-        term = cost
-    score = w["effect"] * out["effect"].to_numpy(float) - w["cost"] * term
-    if w["latency"] > 0:
-        score = score - w["latency"] * out["latency_s"].to_numpy(float)
-    out["cost_term"] = term
-    out["score"] = score
-    ok = np.ones(len(out), dtype=bool)
-    if obj.budget is not None:
-        ok &= cost <= obj.budget
-    if obj.max_latency is not None:
-        ok &= out["latency_s"].to_numpy(float) <= obj.max_latency
-    if obj.min_effect is not None:
-        ok &= out["effect"].to_numpy(float) >= obj.min_effect
-    if obj.allowed_models is not None:
-        ok &= out["model"].isin(obj.allowed_models).to_numpy()
-    if obj.allowed_agents is not None:
-        ok &= out["agent"].isin(obj.allowed_agents).to_numpy()
-    if obj.forbidden_models:
-        ok &= ~out["model"].isin(obj.forbidden_models).to_numpy()
-    if obj.forbidden_agents:
-        ok &= ~out["agent"].isin(obj.forbidden_agents).to_numpy()
-    out["feasible"] = ok
+    lo, hi = task_bounds(cost_range, out["task"])  # [N] each: the rows are one [1, N] block of candidates
+    need_latency = obj.weights["latency"] > 0 or obj.max_latency is not None
+    latency = out["latency_s"].to_numpy(float)[None] if need_latency else None
+    term, score, ok = rank_arrays(obj, lo[None], hi[None], out["effect"].to_numpy(float)[None],
+                                  out["cost"].to_numpy(float)[None], latency,
+                                  out["model"].to_numpy(object), out["agent"].to_numpy(object))
+    out["cost_term"] = term[0]
+    out["score"] = score[0]
+    out["feasible"] = ok[0]
     out = out.sort_values(["query_index", "feasible", "score", "cost", "model", "agent"],
                           ascending=[True, False, False, True, True, True], kind="mergesort")
     return out.reset_index(drop=True)

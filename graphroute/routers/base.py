@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from graphroute.errors import ConfigError, LogsError, NotFittedError
-from graphroute.selection import Objective, Selection, pick, rank_candidates
+from graphroute.selection import Objective, Selection, cost_ranges, pick, rank_candidates
 from graphroute.data.text import valid_unicode
 
 __all__ = ["BaseRouter", "clone", "check_queries", "cost_ranges"]
@@ -50,14 +50,6 @@ def check_queries(queries: str | Sequence[str], tasks: str | Sequence[str | None
         raise ConfigError(f"tasks has {len(tasks)} entries but there are {len(queries)} queries; "
                           "give one task per query, a single task for all, or None.")
     return queries, tasks
-
-
-def cost_ranges(logs: pd.DataFrame) -> dict[str, tuple[float, float]]:
-    """Per-task (min, max) of logged cost, plus '*' for all tasks: the 'normalized' cost scale."""
-    g = logs.groupby("task")["cost"]
-    out = {t: (float(lo), float(hi)) for t, lo, hi in zip(g.min().index, g.min(), g.max())}
-    out["*"] = (float(logs["cost"].min()), float(logs["cost"].max()))
-    return out
 
 
 class BaseRouter(ABC):
