@@ -24,14 +24,15 @@ SCENARIOS: dict[str, tuple[float, float]] = {
     "cost_first": (0.2, 0.8),
 }
 
-__all__ = ["ALL_TASKS", "DEFAULT_WEIGHTS", "SCENARIOS", "COST_UNITS", "Objective", "Selection", "cost_ranges",
+__all__ = ["ALL_TASKS", "DEFAULT_EVIDENCE", "DEFAULT_WEIGHTS", "SCENARIOS", "COST_UNITS", "Objective", "Selection", "cost_ranges",
            "effect_cost_weights", "normalize_cost", "parse_weights", "rank_arrays", "rank_candidates", "task_bounds"]
 
 DEFAULT_WEIGHTS: dict[str, float] = {"effect": 1.0, "cost": 0.5, "latency": 0.0}
 COST_UNITS = ("normalized", "usd")
 FALLBACKS = (None, "cheapest", "best_effect")
 ALL_TASKS = "*"  # cost_ranges' key for "all tasks": the range a task never logged falls back to
-UNIT_RANGE = (0.0, 1.0)  # the range used when not even ALL_TASKS is known (cost_term = cost)
+UNIT_RANGE = (0.0, 1.0)
+DEFAULT_EVIDENCE = 5  # nearest past queries a Selection (and ``evidence()``) reports by default  # the range used when not even ALL_TASKS is known (cost_term = cost)
 
 
 def parse_weights(weights: Mapping[str, float] | tuple | str | None) -> dict[str, float]:
