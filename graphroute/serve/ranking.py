@@ -1,0 +1,107 @@
+"""Rank every candidate of many queries at once from one ``router.predict`` call.
+
+``Router.select`` returns the ranked alternatives of one query; ``select_many`` ranks many but keeps
+only the choice. A micro-batch needs both (every response carries its ranked alternatives), so this
+module applies the documented objective (``graphroute.selection``: score = w_effect·effect −
+w_cost·cost_term − w_latency·latency_s; cost_term is the predicted cost min–max normalised by the
+task's logged cost range, or USD; ties toward lower cost, then the model and agent names) to the
+[Q, P] predictions of one ``predict`` call. ``tests/test_serve_units.py`` checks it against
+``Router.select`` on every objective it supports. The objective is validated by the library first
+(``validate``); queries with no feasible candidate go back to ``Router.select``, whose
+InfeasibleError (or declared fallback) is the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import graphroute as gr
+
+__all__ = ["Ranked", "rank_batch", "objective_kwargs"]
+
+_SELECT_KEYS = ("weights", "cost_unit", "budget", "max_latency", "min_effect", "allowed_models", "allowed_agents",
+                "forbidden_models", "forbidden_agents", "fallback")
+
+
+def objective_kwargs(objective: dict) -> dict:
+    """The keyword arguments of ``Router.select`` / ``select_many`` for a request's objective."""
+    return {k: objective[k] for k in _SELECT_KEYS if objective.get(k) is not None}
+
+
+@dataclass
+class Ranked:
+    """Candidates of Q queries, best first per query: index arrays into the candidate columns."""
+
+    order: np.ndarray  # [Q, P] candidate index by rank
+    task: np.ndarray  # [Q] object: the task each query was routed under
+    effect: np.ndarray  # [Q, P] by candidate
+    cost: np.ndarray
+    latency: np.ndarray | None
+    score: np.ndarray
+    feasible: np.ndarray  # [Q, P] bool
+    models: np.ndarray  # [P] object
+    agents: np.ndarray  # [P] object
+
+    def row(self, q: int, p: int) -> dict:
+        lat = None if self.latency is None else float(self.latency[q, p])
+        return {"model": str(self.models[p]), "agent": str(self.agents[p]), "effect": float(self.effect[q, p]),
+                "cost": float(self.cost[q, p]), "latency_s": lat, "score": float(self.score[q, p]),
+                "feasible": bool(self.feasible[q, p])}
+
+    def alternatives(self, q: int) -> list[dict]:
+        return [self.row(q, int(p)) for p in self.order[q]]
+
+
+def _weights(weights) -> dict[str, float]:
+    if weights is None:
+        return dict(gr.DEFAULT_WEIGHTS)
+    return {k: float(weights.get(k, 0.0)) for k in gr.DEFAULT_WEIGHTS}
+
+
+def rank_batch(router, queries: list[str], tasks: list[str | None], objective: dict) -> Ranked:
+    """Predict once for ``queries`` and rank every candidate of each under ``objective`` (validated)."""
+    pred = router.predict(queries, tasks)  # [Q*P rows] in query order, candidates_ order within
+    cands = router.candidates_
+    n_q, n_p = len(queries), len(cands)
+    models, agents = cands["model"].to_numpy(object), cands["agent"].to_numpy(object)
+    effect = pred["effect"].to_numpy(float).reshape(n_q, n_p)
+    cost = pred["cost"].to_numpy(float).reshape(n_q, n_p)
+    latency = pred["latency_s"].to_numpy(float).reshape(n_q, n_p) if "latency_s" in pred else None
+    task = pred["task"].to_numpy(object)[::n_p]
+    w = _weights(objective.get("weights"))
+    if objective.get("cost_unit", "normalized") == "normalized":
+        cr = router.cost_range_
+        bounds = np.array([cr.get(t, cr.get("*", (0.0, 1.0))) for t in task], dtype=float).reshape(-1, 2)
+        lo, hi = bounds[:, :1], bounds[:, 1:]
+        term = (cost - lo) / np.where(hi > lo, hi - lo, 1.0)
+    else:
+        term = cost
+    score = w["effect"] * effect - w["cost"] * term
+    if w["latency"] > 0:
+        score = score - w["latency"] * latency
+    ok = np.ones((n_q, n_p), dtype=bool)
+    for key, values, cmp in (("budget", cost, np.less_equal), ("max_latency", latency, np.less_equal),
+                             ("min_effect", effect, np.greater_equal)):
+        if objective.get(key) is not None:
+            ok &= cmp(values, objective[key])
+    for key, col, keep in (("allowed_models", models, True), ("allowed_agents", agents, True),
+                           ("forbidden_models", models, False), ("forbidden_agents", agents, False)):
+        names = objective.get(key)
+        if names is not None:
+            ok &= np.array([(n in set(names)) == keep for n in col], dtype=bool)[None, :]
+    rank_m = _name_rank(models)
+    rank_a = _name_rank(agents)
+    order = np.empty((n_q, n_p), dtype=np.int64)
+    for q in range(n_q):  # (feasible, score) descending, then cost, model, agent ascending
+        order[q] = np.lexsort((rank_a, rank_m, cost[q], -score[q], ~ok[q]))
+    return Ranked(order=order, task=task, effect=effect, cost=cost, latency=latency, score=score, feasible=ok,
+                  models=models, agents=agents)
+
+
+def _name_rank(names: np.ndarray) -> np.ndarray:
+    """Each name's position in sorted order (so ties break by name, never by row order)."""
+    uniq = sorted(set(names.tolist()))
+    pos = {n: i for i, n in enumerate(uniq)}
+    return np.array([pos[n] for n in names], dtype=np.int64)
