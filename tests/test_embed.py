@@ -400,8 +400,10 @@ def test_minilm_onnx_graph_is_built_once_and_cached(minilm, monkeypatch):
 
 @needs_minilm
 def test_minilm_onnx_cache_sits_beside_the_embedding_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(E.CACHE_ENV, str(tmp_path / "env"))
-    assert MiniLMEmbedder().onnx_cache_dir == tmp_path / "env" == E.default_cache_dir()
+    from graphroute.data import config
+
+    monkeypatch.setattr(config, "DEFAULT_CACHE", tmp_path / "default")  # $GRAPHROUTE_CACHE, read at import
+    assert MiniLMEmbedder().onnx_cache_dir == tmp_path / "default"
     assert CachedEmbedder(MiniLMEmbedder(), tmp_path / "c").inner.onnx_cache_dir == tmp_path / "c"
     explicit = MiniLMEmbedder(onnx_dir=tmp_path / "x")
     assert CachedEmbedder(explicit, tmp_path / "c").inner.onnx_cache_dir == tmp_path / "x"  # asked for wins

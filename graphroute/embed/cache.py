@@ -1,7 +1,7 @@
 """The disk cache of embeddings: SQLite, keyed by (embedder name, version, sha256 of the text).
 
-A text is embedded once per machine; a fully cached corpus needs no model load at all.
-``default_cache_dir`` is the one place the default folder is decided.
+A text is embedded once per machine; a fully cached corpus needs no model load at all. The
+default folder is ``graphroute.data.config.DEFAULT_CACHE``, decided there for every layer.
 """
 
 from __future__ import annotations
@@ -18,15 +18,7 @@ import numpy as np
 from graphroute.embed.base import Embedder, check_texts
 from graphroute.errors import EmbedderError
 
-__all__ = ["CachedEmbedder", "default_cache_dir", "CACHE_ENV"]
-
-CACHE_ENV = "GRAPHROUTE_CACHE"  # environment variable that moves the cache folder
-
-
-def default_cache_dir() -> Path:
-    """``$GRAPHROUTE_CACHE``, else ``~/.cache/graphroute``: where embeddings (and MiniLM's ONNX graph) live."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path.home() / ".cache" / "graphroute"
+__all__ = ["CachedEmbedder"]
 
 
 class CachedEmbedder(Embedder):

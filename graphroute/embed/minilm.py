@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from graphroute.data import config
 from graphroute.data.text import valid_unicode
 from graphroute.embed.base import Embedder, check_texts
-from graphroute.embed.cache import default_cache_dir
 from graphroute.errors import EmbedderError
 
 __all__ = ["MiniLMEmbedder", "minilm_path", "onnx_file", "MINILM_DIST", "MINILM_MODULE", "MINILM_DIM"]
@@ -393,7 +393,7 @@ class MiniLMEmbedder(Embedder):
     @property
     def onnx_cache_dir(self) -> Path:
         """The folder whose ``onnx/`` holds the graph: onnx_dir, else the embedding cache's, else the default."""
-        return self.onnx_dir or self._cache_dir or default_cache_dir()
+        return self.onnx_dir or self._cache_dir or Path(config.DEFAULT_CACHE)
 
     def _onnx_model(self) -> _OnnxMiniLM:
         if self._onnx is None:
