@@ -3,13 +3,15 @@
 A heterogeneous graph of task, query, model and agent nodes is built from the logs; a graph
 neural network predicts the effect (quality) and cost of pairs never run; a selector picks the
 pair that best serves weights given at query time. New models and agents join without retraining.
+
+``import graphroute`` loads only this surface; each name is imported on first use (pandas with the
+data helpers, torch only to train or grow a router: loading one and routing with it is numpy).
 """
 
 from __future__ import annotations
 
-from graphroute.version import __version__
-from graphroute.routers.base import BaseRouter, clone
-from graphroute.data.catalog import AgentCard, Catalog, ModelCard, TaskCard, read_cards
+import importlib
+
 from graphroute.errors import (
     CardError,
     ConfigError,
@@ -21,11 +23,7 @@ from graphroute.errors import (
     NotFittedError,
     RouterFileError,
 )
-from graphroute.data.logs import aggregate_runs, read_logs, validate_logs
-from graphroute.data.synthetic import make_synthetic
-from graphroute.routers.gnn import Router, load
-from graphroute.selection import DEFAULT_WEIGHTS, Selection
-from graphroute.routers.default import default_router, select, select_many
+from graphroute.version import __version__
 
 __all__ = [
     "__version__",
@@ -39,9 +37,16 @@ __all__ = [
     "RouterFileError", "EmbedderError", "DataNotFoundError",
 ]
 
-
-# Format readers and shared datasets import pandas/pyarrow paths lazily: most callers never need them.
+# public name -> the module that defines it (imported on first access)
 _LAZY = {
+    "Router": "routers.gnn", "load": "routers.gnn",
+    "BaseRouter": "routers.base", "clone": "routers.base",
+    "Selection": "selection", "DEFAULT_WEIGHTS": "selection",
+    "select": "routers.default", "select_many": "routers.default", "default_router": "routers.default",
+    "read_logs": "data.logs", "validate_logs": "data.logs", "aggregate_runs": "data.logs",
+    "make_synthetic": "data.synthetic",
+    "ModelCard": "data.catalog", "AgentCard": "data.catalog", "TaskCard": "data.catalog", "Catalog": "data.catalog",
+    "read_cards": "data.catalog",
     "read_routerbench": "data.loaders", "read_llmrouter": "data.loaders", "read_llmrouter_splits": "data.loaders",
     "read_routellm": "data.loaders", "read_tree_of_thoughts": "data.loaders", "read_marble": "data.loaders",
     "load_dataset": "data.datasets", "DATASETS": "data.datasets", "data_dir": "data.datasets",
@@ -50,7 +55,11 @@ _LAZY = {
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this hook
+        return value
     raise AttributeError(f"module 'graphroute' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

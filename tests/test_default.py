@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -45,3 +48,14 @@ def test_cli_select_and_info_default(capsys):
     assert main(["info"]) == 0
     info = capsys.readouterr().out
     assert "11" in info and "arc-challenge" in info
+
+
+def test_default_router_routes_without_torch():
+    """``import graphroute as gr; gr.default_router().select(...)``: numpy and the embedder, no torch."""
+    script = (f"import sys\nimport graphroute as gr\nassert 'torch' not in sys.modules\n"
+              f"r = gr.default_router()\nr.select({ARC!r})\nr.select_many([{ARC!r}, {CODE!r}])\n"
+              "heavy = [m for m in ('torch', 'torch_geometric') if m in sys.modules]\n"
+              "assert not heavy, f'routing imported {heavy}'\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]

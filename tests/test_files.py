@@ -28,11 +28,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import load_file, save_file
 
 import graphroute as gr
-import graphroute.routers.gnn as router_mod
-from graphroute.routers.gnn import _sha256
+import graphroute.routers.gnn.persistence as router_mod
+from graphroute.routers.gnn.persistence import _sha256
 from graphroute.data.synthetic import make_synthetic
 
 FAST = dict(embedder="hash", cache_dir=False, progress=False, hidden=16, epochs=10, patience=10, seed=0)
@@ -107,7 +108,17 @@ def test_round_trip_gives_identical_predictions_and_only_safe_files(router: gr.R
     # loaded vs loaded: bit for bit
     pd.testing.assert_frame_equal(predictions(loaded), predictions(router), check_exact=False, rtol=1e-6)
     pd.testing.assert_frame_equal(predictions(gr.load(saved)), predictions(loaded), check_exact=True)
-    assert sorted(p.suffix for p in saved.iterdir()) == [".json", ".json", ".safetensors", ".safetensors"]
+    assert sorted(p.name for p in saved.iterdir()) == ["config.json", "graph.safetensors", "manifest.json",
+                                                       "net_0.safetensors", "nodes_0.safetensors"]
+
+
+def test_version_1_router_still_loads(router: gr.Router, saved: Path, tmp_path: Path) -> None:
+    """Format 1 saved no node states: load() encodes the graph (with torch) and routes the same."""
+    d = fresh_copy(saved, tmp_path)
+    (d / "nodes_0.safetensors").unlink()
+    edit_config(d, lambda c: (c.update(format_version=1), c.pop("index")))
+    pd.testing.assert_frame_equal(predictions(gr.load(d)), predictions(router), check_exact=False, rtol=1e-6)
+    assert router_mod.FORMAT_VERSION == 2
 
 
 # ------------------------------------------------------------------------------ interrupted saves
@@ -131,11 +142,13 @@ def fail_on_call(real: Callable, n: int, exc: BaseException) -> Callable:
 # step name -> patch(monkeypatch) that makes that step of save() fail
 INTERRUPTIONS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "writing graph tensors": lambda mp: mp.setattr(
-        "safetensors.torch.save_file", fail_on_call(save_file, 1, Boom("disk full"))),
+        "safetensors.numpy.save_file", fail_on_call(save_numpy, 1, Boom("disk full"))),
     "writing network weights": lambda mp: mp.setattr(
-        "safetensors.torch.save_file", fail_on_call(save_file, 2, Boom("disk full"))),
+        "safetensors.numpy.save_file", fail_on_call(save_numpy, 2, Boom("disk full"))),
     "Ctrl-C while writing weights": lambda mp: mp.setattr(
-        "safetensors.torch.save_file", fail_on_call(save_file, 2, KeyboardInterrupt())),
+        "safetensors.numpy.save_file", fail_on_call(save_numpy, 2, KeyboardInterrupt())),
+    "writing node states": lambda mp: mp.setattr(
+        "safetensors.numpy.save_file", fail_on_call(save_numpy, 3, Boom("disk full"))),
     "hashing the manifest": lambda mp: mp.setattr(
         router_mod, "_sha256", fail_on_call(_sha256, 2, Boom("read error"))),
     "atomic exchange": lambda mp: mp.setattr(
@@ -170,7 +183,7 @@ def test_save_killed_mid_write_leaves_the_old_router(saved: Path, tmp_path: Path
     """A hard kill (no exception handler runs) while the new weights are written."""
     target = fresh_copy(saved, tmp_path)
     script = f"""
-import os, safetensors.torch as st
+import os, safetensors.numpy as st
 import graphroute as gr
 real, calls = st.save_file, [0]
 def dying(*a, **k):
@@ -205,11 +218,21 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
                                ("graph.safetensors", "recorded hash")),
     "corrupted config": (lambda d: flip_byte(d / "config.json", 0.5), ("config.json", "recorded hash")),
     "version mismatch": (lambda d: edit_config(d, lambda c: c.update(format_version=99)),
-                         ("version 99", "reads 'graphroute-router' version 1", "Re-save it")),
+                         ("version 99", "reads 'graphroute-router' version 2 (and 1)", "Re-save it")),
     "format mismatch": (lambda d: edit_config(d, lambda c: c.update(format="sklearn-pickle")),
                         ("'sklearn-pickle'", "Re-save it")),
     "missing weights file": (lambda d: (d / "net_0.safetensors").unlink(),
                              ("net_0.safetensors is missing", "Save it again")),
+    "missing node states": (lambda d: (d / "nodes_0.safetensors").unlink(),
+                            ("nodes_0.safetensors is missing", "Save it again")),
+    "manifest omits node states": (lambda d: edit_manifest(d, lambda m: m["files"].pop("nodes_0.safetensors")),
+                                   ("does not cover", "nodes_0.safetensors")),
+    "tampered: node states wrong shape": (
+        lambda d: edit_tensor(d, "nodes_0.safetensors", "query", lambda t: t[:-1]),
+        ("could not be rebuilt", "query node states have shape")),
+    "tampered: NaN node states": (
+        lambda d: edit_tensor(d, "nodes_0.safetensors", "model", lambda t: t * float("nan")),
+        ("could not be rebuilt", "NaN")),
     "missing config": (lambda d: (d / "config.json").unlink(), ("config.json is missing",)),
     "missing manifest": (lambda d: (d / "manifest.json").unlink(), ("manifest.json is missing", "Save it again")),
     "empty directory": (lambda d: [p.unlink() for p in d.iterdir()], ("manifest.json is missing",)),

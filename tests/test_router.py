@@ -281,3 +281,69 @@ def test_graph_is_valid_heterodata(router):
     assert data.validate()
     assert set(data.node_types) == {"query", "task", "model", "agent"}
     assert data["query", "ran", "model"].edge_index.shape[1] == e
+
+
+# ------------------------------------------------------------------------------ the numpy serving path
+TORCH_FREE = """
+import sys
+import graphroute as gr
+assert "torch" not in sys.modules, "import graphroute imported torch"
+r = {load}
+r.select("what is the kalo of mine")
+r.select_many(["a plain question", "how to solve ruvo"])
+r.predict(["a plain question"])
+r.evidence("a plain question")
+heavy = [m for m in ("torch", "torch_geometric") if m in sys.modules]
+assert not heavy, f"routing imported {{heavy}}"
+"""
+
+
+def run_torch_free(load: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", TORCH_FREE.format(load=load)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_numpy_serving_matches_the_torch_path(data, split):
+    """select/predict run on numpy; the torch encoder + RouterNet readout and decoder give the same numbers."""
+    from graphroute.routers.gnn import training
+
+    train, test = split
+    r = gr.Router(**{**FAST, "epochs": 8, "n_ensemble": 2}).fit(train, models=data.models, tasks=data.tasks)
+    first = test.drop_duplicates("query_id")
+    qs = first["query"].tolist()
+    for tasks in ([None] * len(qs), first["task"].tolist()):
+        got, ref = r._predict_arrays(qs, tasks), training.torch_predict(r, qs, tasks)
+        assert list(got["task"]) == list(ref["task"])
+        for col in ("effect", "cost", "latency_s"):
+            assert got[col].dtype == ref[col].dtype and got[col].shape == ref[col].shape
+            np.testing.assert_allclose(got[col], ref[col], rtol=1e-5, atol=1e-6)
+        assert (got["effect"].argmax(1) == ref["effect"].argmax(1)).all()
+
+
+def test_loading_and_routing_import_no_torch(router, tmp_path):
+    path = router.save(tmp_path / "r")
+    run_torch_free(f"gr.load({str(path)!r})")
+
+
+def test_lock_is_per_instance_and_copies_make_their_own(router):
+    import copy
+
+    other = gr.Router(**FAST)
+    assert router._lock is router._lock and router._lock is not other._lock
+    assert copy.deepcopy(router)._lock is not router._lock
+    assert "_growth_lock" not in gr.clone(router).__dict__  # __init__ stores parameters only
+
+
+def test_progress_bar_only_on_a_terminal(data, split, capsys, monkeypatch):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # a log file, not a terminal
+    gr.Router(**{**FAST, "epochs": 3, "progress": True}).fit(split[0])
+    assert "fit member" not in sys.stderr.getvalue()

@@ -13,6 +13,10 @@ seen only through a few edges (as a model added after training).
 the decoder reads: the neighbours' outcomes on each pair, the pair's record on the task and
 overall. Shapes use N known queries, E outcome edges, P candidate pairs, Q target queries,
 K neighbours.
+
+This module is the training side (torch, torch_geometric). A router serves from the numpy
+`graph.arrays.GraphArrays` (``to_arrays`` / ``from_arrays`` convert); node and edge types and the
+pair features are defined once, in `graph.schema`.
 """
 
 from __future__ import annotations
@@ -25,38 +29,11 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from graphroute.graph.index import carry_index, nearest, top_k_neighbors
+from graphroute.graph.arrays import GraphArrays
+from graphroute.graph.index import top_k_neighbors
+from graphroute.graph.schema import EDGE_DIMS, EDGE_TYPES, PAIR_FEATURES, SHRINK, model_numeric
 
-__all__ = ["GraphState", "PairTables", "PAIR_FEATURES", "EDGE_TYPES", "EDGE_DIMS", "top_k_neighbors", "model_numeric"]
-
-# (source, relation, destination); every relation has its reverse so messages flow both ways
-EDGE_TYPES: list[tuple[str, str, str]] = [
-    ("query", "in", "task"), ("task", "rev_in", "query"),
-    ("query", "near", "query"),
-    ("query", "ran", "model"), ("model", "rev_ran", "query"),
-    ("query", "used", "agent"), ("agent", "rev_used", "query"),
-    ("model", "with", "agent"), ("agent", "rev_with", "model"),
-]
-EDGE_DIMS: dict[tuple[str, str, str], int] = {
-    ("query", "near", "query"): 1,  # cosine similarity
-    ("query", "ran", "model"): 2, ("model", "rev_ran", "query"): 2,  # effect, cost_z
-    ("query", "used", "agent"): 2, ("agent", "rev_used", "query"): 2,
-    ("model", "with", "agent"): 3, ("agent", "rev_with", "model"): 3,  # mean effect, mean cost_z, log count
-}
-PAIR_FEATURES = (
-    "knn_effect", "knn_mass", "knn_cost_z", "task_effect", "task_cost_z", "pair_effect",
-    "log_pair_count", "log_task_count",
-)
-SHRINK = 5.0  # prior weight (in runs) pulling a sparse task/pair mean toward the broader mean
-
-
-def model_numeric(price_in: float | None, price_out: float | None, params_b: float | None) -> list[float]:
-    """Card numbers a model node starts from: log prices, whether a price is known, log size."""
-    has_price = price_in is not None or price_out is not None
-    pin = price_in if price_in is not None else (price_out or 0.0)
-    pout = price_out if price_out is not None else pin
-    return [math.log1p(pin), math.log1p(pout), float(has_price),
-            math.log1p(params_b) if params_b is not None else 0.0]
+__all__ = ["GraphState", "PairTables", "PAIR_FEATURES", "EDGE_TYPES", "EDGE_DIMS", "model_numeric"]
 
 
 @dataclass
@@ -146,10 +123,6 @@ class GraphState:
     def refresh_neighbors(self, k0: int) -> None:
         """Recompute every known query's top-k0 neighbours among the other known queries."""
         self.nbr_idx, self.nbr_sim = top_k_neighbors(self.query_x, self.query_x, k0, exclude_self=True)
-
-    def neighbors_of(self, x: Tensor, k: int, mode: str = "exact", seed: int = 0) -> tuple[Tensor, Tensor]:
-        """Top-k known queries for new query embeddings ``x`` [Q, D] (``index.nearest``'s search modes)."""
-        return nearest(x, self.query_x, k, mode, seed)
 
     @staticmethod
     def restrict(nbr_idx: Tensor, nbr_sim: Tensor, allowed: Tensor, k: int) -> tuple[Tensor, Tensor]:
@@ -367,8 +340,7 @@ class GraphState:
         self.query_ids = self.query_ids + list(ids)
         self.query_texts = self.query_texts + list(texts)
         self.query_task = torch.cat([self.query_task, tasks])
-        old, self.query_x = self.query_x, torch.cat([self.query_x, x])
-        carry_index(old, self.query_x)  # a neighbour index over the old rows stays valid; new rows are scanned
+        self.query_x = torch.cat([self.query_x, x])
         return torch.arange(start, self.n_queries)
 
     def add_outcomes(self, q: Tensor, m: Tensor, a: Tensor, effect: Tensor, cost: Tensor, latency: Tensor) -> None:
@@ -391,11 +363,15 @@ class GraphState:
     def meta(self) -> dict:
         return {**{n: list(getattr(self, n)) for n in self.LISTS}, **{n: getattr(self, n) for n in self.SCALARS}}
 
+    def to_arrays(self) -> GraphArrays:
+        """The numpy view a router serves from (arrays share memory with these tensors)."""
+        return GraphArrays(**{n: getattr(self, n).numpy() for n in self.TENSORS},
+                           **{n: list(getattr(self, n)) for n in self.LISTS},
+                           **{n: float(getattr(self, n)) for n in self.SCALARS})
+
     @classmethod
-    def from_parts(cls, tensors: dict[str, Tensor], meta: dict) -> GraphState:
-        return cls(**{n: tensors[n] for n in cls.TENSORS}, **{n: meta[n] for n in cls.LISTS},
-                   **{n: meta[n] for n in cls.SCALARS})
+    def from_arrays(cls, arr: GraphArrays) -> GraphState:
+        """The torch state training and growth work on, from a served ``GraphArrays`` (copies the arrays)."""
+        return cls(**{n: torch.tensor(np.asarray(getattr(arr, n))) for n in cls.TENSORS},
+                   **{n: list(getattr(arr, n)) for n in cls.LISTS}, **{n: getattr(arr, n) for n in cls.SCALARS})
 
-
-def as_tensor(a: np.ndarray | list, dtype: torch.dtype = torch.float32) -> Tensor:
-    return torch.as_tensor(np.asarray(a), dtype=dtype)

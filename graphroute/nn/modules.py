@@ -7,28 +7,15 @@ Shapes use: Q target queries, P candidate pairs (model × agent), H hidden size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import HeteroConv, MessagePassing
 
-__all__ = ["NetConfig", "EdgeSAGE", "HeteroEncoder", "PairDecoder", "RouterNet"]
+from graphroute.graph.schema import NODE_TYPES, SKIP_COST, SKIP_EFFECT
+from graphroute.nn.config import NetConfig
 
-NODE_TYPES = ("query", "task", "model", "agent")
-
-
-@dataclass
-class NetConfig:
-    text_dim: int = 384  # size of the text embedding every node starts from
-    model_num_dim: int = 4  # numeric model-card features (log prices, has-price, log params)
-    edge_dim: int = 2  # outcome edge attributes: effect, standardised log cost
-    pair_dim: int = 8  # hand-derived pair statistics fed to the decoder (graph.PAIR_FEATURES)
-    hidden: int = 64  # width of every node representation
-    layers: int = 2  # message-passing rounds; 2 reaches model -> query -> model
-    dropout: float = 0.1
-    n_targets: int = 2  # effect logit + standardised log cost (+1 when latency is logged)
+__all__ = ["EdgeSAGE", "HeteroEncoder", "PairDecoder", "RouterNet"]
 
 
 class EdgeSAGE(MessagePassing):
@@ -121,10 +108,11 @@ class HeteroEncoder(nn.Module):
 class PairDecoder(nn.Module):
     """MLP over [z_query, h_model, h_agent, z_query * h_model, pair statistics] -> targets.
 
-    The MLP predicts a *correction* to the neighbours' record of the pair (effect logit and
-    cost_z of ``knn_effect`` / ``knn_cost_z``, the first and third pair statistics): with that
-    skip connection, logged evidence for a node is the default and a node's card cannot silence it.
-    That is what makes a model added later with a few runs move its predictions the right way.
+    The MLP predicts a *correction* to the pair's record on the query's task (effect logit and
+    cost_z of ``task_effect`` / ``task_cost_z``, pair statistics ``SKIP_EFFECT`` and ``SKIP_COST`` of
+    ``graph.schema.PAIR_FEATURES``): with that skip connection, logged evidence for a node is the
+    default and a node's card cannot silence it. That is what makes a model added later with a few
+    runs move its predictions the right way. Dropout is the only train/eval difference.
     """
 
     def __init__(self, cfg: NetConfig) -> None:
@@ -144,8 +132,8 @@ class PairDecoder(nn.Module):
         ha = h_a[None, :, :].expand(q, p, -1)
         out = self.mlp(torch.cat([zq, hm, ha, zq * hm, pair_feats], dim=-1))
         base = torch.zeros_like(out)
-        base[..., 0] = torch.logit(pair_feats[..., 3].clamp(0.02, 0.98))
-        base[..., 1] = pair_feats[..., 4]
+        base[..., 0] = torch.logit(pair_feats[..., SKIP_EFFECT].clamp(0.02, 0.98))
+        base[..., 1] = pair_feats[..., SKIP_COST]
         return out + base
 
 

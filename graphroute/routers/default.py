@@ -1,7 +1,8 @@
 """The default router shipped inside the package, and the module-level ``select``.
 
 It is trained on the RouterBench subset by ``data/train_default_router.py`` and stored under
-``graphroute/default_router/`` (JSON + safetensors). It is loaded once, on first use.
+``graphroute/default_router/`` (JSON + safetensors, format version 2: the node states are saved, so
+loading it and routing with it import no torch). It is loaded once, on first use.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 import threading
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graphroute.errors import RouterFileError
-from graphroute.selection import Selection
+
+if TYPE_CHECKING:  # selection imports pandas; this module is imported by ``import graphroute`` users only on use
+    from graphroute.selection import Selection
 
 __all__ = ["default_router", "default_router_path", "select", "select_many"]
 

@@ -1,0 +1,204 @@
+"""The routing graph as numpy arrays: what a router serves from, with no torch imported.
+
+`GraphArrays` holds the same node tables, outcome edges and neighbour lists as the training-side
+`graph.state.GraphState` (which converts to and from it), and computes what routing a query needs:
+the pair tables and pair statistics the decoder reads, the per-query outcome lists for evidence,
+and the cost / latency scales. The arithmetic mirrors ``GraphState``'s torch code operation by
+operation (float32 throughout), so predictions agree within float rounding (tests/test_pair_tables.py).
+Shapes use N known queries, E outcome edges, T tasks, P candidate pairs, Q target queries, K neighbours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphroute.graph.schema import SHRINK
+
+__all__ = ["GraphArrays", "PairTablesNP", "neighbor_weights"]
+
+F32 = np.float32
+
+
+def neighbor_weights(sim: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax of similarities [Q, K] over the valid (finite) neighbours; a row with none gets zeros."""
+    valid = np.isfinite(sim)
+    s = np.where(valid, sim, F32(-1e9)).astype(F32) / F32(temperature)
+    if s.shape[1] == 0:
+        return s
+    e = np.exp(s - s.max(1, keepdims=True))
+    w = (e / e.sum(1, keepdims=True)) * valid
+    return (w / np.maximum(w.sum(1, keepdims=True), F32(1e-12))).astype(F32)
+
+
+@dataclass
+class PairTablesNP:
+    """Query-independent records the pair statistics read (``GraphArrays.pair_tables``)."""
+
+    eff: np.ndarray  # [N, P] mean effect per (query, pair)
+    cz: np.ndarray  # [N, P] mean cost_z
+    has: np.ndarray  # [N, P] 1.0 where the pair ran on the query
+    pair_eff: np.ndarray  # [P] overall record, shrunk
+    log_tot: np.ndarray  # [P] log1p(runs per pair) / 10
+    task_eff: np.ndarray  # [T, P] record per task, shrunk
+    task_cz: np.ndarray  # [T, P]
+    log_t_cnt: np.ndarray  # [T, P] log1p(runs per (task, pair)) / 10
+
+
+@dataclass
+class GraphArrays:
+    """Node tables and outcome edges as numpy arrays (the fields of ``GraphState``)."""
+
+    query_ids: list[str]
+    query_texts: list[str]
+    query_task: np.ndarray  # [N] int64
+    query_x: np.ndarray  # [N, D] float32
+    task_names: list[str]
+    task_x: np.ndarray  # [T, D]
+    model_names: list[str]
+    model_x: np.ndarray  # [M, D]
+    model_num: np.ndarray  # [M, 4]
+    agent_names: list[str]
+    agent_x: np.ndarray  # [A, D]
+    out_query: np.ndarray  # [E] int64
+    out_model: np.ndarray  # [E] int64
+    out_agent: np.ndarray  # [E] int64
+    out_effect: np.ndarray  # [E] float32
+    out_cost: np.ndarray  # [E] float32 dollars
+    out_latency: np.ndarray  # [E] float32 seconds, NaN where not logged
+    nbr_idx: np.ndarray  # [N, K0] int64 (the training graph's neighbour lists)
+    nbr_sim: np.ndarray  # [N, K0] float32
+    cost_loc: float = 0.0
+    cost_scale: float = 1.0
+    cost_eps: float = 1e-6
+    lat_loc: float = 0.0
+    lat_scale: float = 1.0
+
+    ARRAYS = ("query_task", "query_x", "task_x", "model_x", "model_num", "agent_x", "out_query", "out_model",
+              "out_agent", "out_effect", "out_cost", "out_latency", "nbr_idx", "nbr_sim")
+    LISTS = ("query_ids", "query_texts", "task_names", "model_names", "agent_names")
+    SCALARS = ("cost_loc", "cost_scale", "cost_eps", "lat_loc", "lat_scale")
+    INTS = ("query_task", "out_query", "out_model", "out_agent", "nbr_idx")
+
+    # ---- sizes and scales ------------------------------------------------------------------
+    @property
+    def n_queries(self) -> int:
+        return len(self.query_ids)
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.model_names) * len(self.agent_names)
+
+    @property
+    def has_latency(self) -> bool:
+        return bool(np.isfinite(self.out_latency).any())
+
+    def pair_index(self, model: np.ndarray, agent: np.ndarray) -> np.ndarray:
+        return model * len(self.agent_names) + agent
+
+    def cost_z(self, cost: np.ndarray) -> np.ndarray:
+        return ((np.log(cost + F32(self.cost_eps)) - F32(self.cost_loc)) / F32(self.cost_scale)).astype(F32)
+
+    def cost_from_z(self, z: np.ndarray) -> np.ndarray:
+        return np.maximum(np.exp(z * F32(self.cost_scale) + F32(self.cost_loc)) - F32(self.cost_eps), F32(0.0))
+
+    def lat_from_z(self, z: np.ndarray) -> np.ndarray:
+        return np.maximum(np.expm1(z * F32(self.lat_scale) + F32(self.lat_loc)), F32(0.0))
+
+    # ---- decoder statistics ------------------------------------------------------------------
+    def outcome_matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean effect, mean cost_z and count per (query, pair) over every outcome edge: three [N, P]."""
+        n, n_p = self.n_queries, self.n_pairs
+        flat = self.out_query * n_p + self.pair_index(self.out_model, self.out_agent)
+        cnt = np.bincount(flat, minlength=n * n_p).astype(F32)
+        eff = np.bincount(flat, weights=self.out_effect, minlength=n * n_p).astype(F32)
+        cz = np.bincount(flat, weights=self.cost_z(self.out_cost), minlength=n * n_p).astype(F32)
+        safe = np.maximum(cnt, F32(1))
+        return (eff / safe).reshape(n, n_p), (cz / safe).reshape(n, n_p), cnt.reshape(n, n_p)
+
+    def pair_tables(self) -> PairTablesNP:
+        """``GraphState.pair_tables`` of every outcome edge, in numpy (see there for the two-way prior)."""
+        eff, cz, cnt = self.outcome_matrix()
+        tot_cnt = cnt.sum(0)  # [P]
+        tot_eff = (eff * cnt).sum(0)
+        tot_cz = (cz * cnt).sum(0)
+        all_eff = tot_eff.sum() / np.maximum(tot_cnt.sum(), F32(1))
+        all_cz = tot_cz.sum() / np.maximum(tot_cnt.sum(), F32(1))
+        sh = F32(SHRINK)
+        pair_eff = (tot_eff + sh * all_eff) / (tot_cnt + sh)
+        n_t, n_p = len(self.task_names), eff.shape[1]
+        t_cnt, t_eff, t_cz = (np.zeros((n_t, n_p), F32) for _ in range(3))
+        np.add.at(t_cnt, self.query_task, cnt)
+        np.add.at(t_eff, self.query_task, eff * cnt)
+        np.add.at(t_cz, self.query_task, cz * cnt)
+        n_task = t_cnt.sum(1)  # [T]
+        task_all_eff = (t_eff.sum(1) + sh * all_eff) / (n_task + sh)
+        task_all_cz = (t_cz.sum(1) + sh * all_cz) / (n_task + sh)
+        off_eff = (t_eff - t_cnt * task_all_eff[:, None]).sum(0) / (tot_cnt + sh)  # [P]
+        resid_cz = (t_cz - t_cnt * task_all_cz[:, None]).sum(0)
+        off_cz = (resid_cz + sh * self._price_offset(resid_cz, tot_cnt)) / (tot_cnt + sh)
+        prior_eff = np.clip(task_all_eff[:, None] + off_eff[None], F32(0.0), F32(1.0))  # [T, P]
+        prior_cz = task_all_cz[:, None] + off_cz[None]
+        return PairTablesNP(eff=eff, cz=cz, has=(cnt > 0).astype(F32), pair_eff=pair_eff.astype(F32),
+                            log_tot=(np.log1p(tot_cnt) / F32(10)).astype(F32),
+                            task_eff=((t_eff + sh * prior_eff) / (t_cnt + sh)).astype(F32),
+                            task_cz=((t_cz + sh * prior_cz) / (t_cnt + sh)).astype(F32),
+                            log_t_cnt=(np.log1p(t_cnt) / F32(10)).astype(F32))
+
+    def _price_offset(self, resid_cz: np.ndarray, tot_cnt: np.ndarray) -> np.ndarray:
+        """``GraphState._price_offset`` in numpy: the pairs' cost offset as their model's price predicts it."""
+        n_a = len(self.agent_names)
+        price = np.expm1(self.model_num[:, 0]) + np.expm1(self.model_num[:, 1])  # [M]
+        priced = np.repeat(self.model_num[:, 2] > 0, n_a)  # [P], pairs are model-major
+        x = np.repeat(np.log(price + F32(1e-3)), n_a)
+        fit = priced & (tot_cnt > 0)
+        out = np.zeros_like(resid_cz)
+        if int(fit.sum()) < 3:
+            return out
+        xf, yf = x[fit], resid_cz[fit] / tot_cnt[fit]
+        var = ((xf - xf.mean()) ** 2).sum()
+        if float(var) < 1e-9:
+            return out
+        slope = ((xf - xf.mean()) * (yf - yf.mean())).sum() / var
+        return np.where(priced, yf.mean() + slope * (x - xf.mean()), out).astype(F32)
+
+    @staticmethod
+    def pair_features(tb: PairTablesNP, nbr_idx: np.ndarray, nbr_w: np.ndarray, task_idx: np.ndarray) -> np.ndarray:
+        """``GraphState.pair_features`` from published tables: [Q, P, len(PAIR_FEATURES)] float32."""
+        te, tc = tb.task_eff[task_idx], tb.task_cz[task_idx]  # [Q, P]
+        w = nbr_w[..., None] * tb.has[nbr_idx]  # [Q, K, P]
+        mass = w.sum(1)  # [Q, P]
+        prior = F32(SHRINK * 0.2)
+        knn_eff = ((w * tb.eff[nbr_idx]).sum(1) + prior * te) / (mass + prior)
+        knn_cz = ((w * tb.cz[nbr_idx]).sum(1) + prior * tc) / (mass + prior)
+        return np.stack([knn_eff, mass, knn_cz, te, tc, np.broadcast_to(tb.pair_eff[None], te.shape),
+                         np.broadcast_to(tb.log_tot[None], te.shape), tb.log_t_cnt[task_idx]],
+                        axis=-1).astype(F32)
+
+    def task_votes(self, nbr: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """The task each row's neighbours vote for (weighted by similarity); the first task on a tie: [Q]."""
+        votes = np.zeros((nbr.shape[0], len(self.task_names)), dtype=F32)
+        rows = np.broadcast_to(np.arange(nbr.shape[0])[:, None], nbr.shape)
+        np.add.at(votes, (rows, self.query_task[nbr]), w)
+        return votes.argmax(1)
+
+    def edges_by_query(self) -> tuple[np.ndarray, np.ndarray]:
+        """(order [E], offsets [N + 1]): the outcome edges of query i are ``order[offsets[i]:offsets[i + 1]]``."""
+        order = np.argsort(self.out_query, kind="stable")
+        offsets = np.zeros(self.n_queries + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum(np.bincount(self.out_query, minlength=self.n_queries))
+        return order, offsets
+
+    # ---- persistence ------------------------------------------------------------------------
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {n: np.ascontiguousarray(getattr(self, n)) for n in self.ARRAYS}
+
+    def meta(self) -> dict:
+        return {**{n: list(getattr(self, n)) for n in self.LISTS}, **{n: getattr(self, n) for n in self.SCALARS}}
+
+    @classmethod
+    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> GraphArrays:
+        """From saved parts; a compact save's float16 / int32 come back as float32 / int64."""
+        arr = {n: np.asarray(arrays[n], dtype=np.int64 if n in cls.INTS else F32) for n in cls.ARRAYS}
+        return cls(**arr, **{n: list(meta[n]) for n in cls.LISTS}, **{n: float(meta[n]) for n in cls.SCALARS})
