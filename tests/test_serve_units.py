@@ -129,6 +129,15 @@ def test_bad_keys_say_what_to_do(tmp_path, monkeypatch, line, match):
         KeyRing.from_sources("GRAPHROUTE_API_KEY", f)
 
 
+def test_write_endpoints_refuse_to_start_without_a_key(tmp_path, monkeypatch):
+    from graphroute.serve.server import serve
+
+    monkeypatch.delenv("GRAPHROUTE_API_KEY", raising=False)
+    with pytest.raises(gr.ConfigError, match="--insecure") as exc:
+        serve(ServeConfig(db=str(tmp_path / "o.sqlite")))
+    assert "GRAPHROUTE_API_KEY" in str(exc.value) and not (tmp_path / "o.sqlite").exists()  # nothing started
+
+
 # ---------------------------------------------------------------- upstreams.toml
 def test_upstreams_parse_and_never_show_the_key(tmp_path, monkeypatch):
     monkeypatch.setenv("UP_KEY", "sk-secret-value")

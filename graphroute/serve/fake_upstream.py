@@ -6,6 +6,8 @@ The first path segment picks a behaviour, so one process serves every fault::
     http://127.0.0.1:PORT/slow/v1      waits 30 s before answering (a timeout)
     http://127.0.0.1:PORT/error/v1     answers 500
     http://127.0.0.1:PORT/truncate/v1  streams one chunk, then closes without [DONE]
+    http://127.0.0.1:PORT/switch/NAME/v1   behaves as the mode last set for NAME (POST /_modes {"NAME": "error"};
+                                           default "ok"), so a test can break and mend an upstream at run time
 
 Every answer reports ``usage`` (prompt and completion tokens, counted as words). Run with
 ``python -m graphroute.serve.fake_upstream --port 9001``.
@@ -24,6 +26,22 @@ from fastapi.responses import JSONResponse, StreamingResponse
 __all__ = ["app", "main"]
 
 app = FastAPI(title="graphroute fake upstream")
+_MODES: dict[str, str] = {}  # /switch/NAME/v1 -> mode
+_KNOWN = ("ok", "slow", "error", "truncate")
+
+
+@app.post("/_modes")
+async def set_modes(modes: dict[str, str]):
+    bad = {k: v for k, v in modes.items() if v not in _KNOWN}
+    if bad:
+        return JSONResponse({"error": f"unknown modes {bad}; valid: {list(_KNOWN)}"}, status_code=422)
+    _MODES.update(modes)
+    return _MODES
+
+
+@app.post("/switch/{name}/v1/chat/completions")
+async def switched(name: str, request: Request):
+    return await completions(_MODES.get(name, "ok"), request)
 
 
 def _text(body: dict) -> str:

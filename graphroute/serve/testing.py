@@ -65,8 +65,9 @@ class Proc:
         self.proc.wait(10)
         self._wait_port_free()
 
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.proc.poll() is None:
+    def stop(self, timeout: float = 15.0, graceful: bool = True) -> None:
+        """SIGTERM the group and wait (``graceful``), then SIGKILL whatever is left."""
+        if self.proc.poll() is None and graceful:
             try:
                 os.killpg(self.pid, signal.SIGTERM)
                 self.proc.wait(timeout)
@@ -100,8 +101,13 @@ def start_server(args: list[str], log: Path, env: dict | None = None, port: int 
     return p
 
 
+class _Upstream(Proc):
+    def stop(self, timeout: float = 15.0, graceful: bool = False) -> None:  # nothing to save; a slow call may sleep
+        super().stop(timeout, graceful)
+
+
 def start_fake_upstream(log: Path, port: int | None = None) -> Proc:
     port = port or free_port()
-    p = Proc([sys.executable, "-m", "graphroute.serve.fake_upstream", "--port", str(port)], port, log)
+    p = _Upstream([sys.executable, "-m", "graphroute.serve.fake_upstream", "--port", str(port)], port, log)
     p.wait_ready("/docs", timeout=60)
     return p
