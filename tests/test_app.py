@@ -1,24 +1,27 @@
-"""The explorer (graphroute/app.py) driven headless as a person uses it, and `graphroute app`.
+"""The explorer (graphroute.app) driven headless as a person uses it, and the `graphroute app` command.
 
-Streamlit's AppTest runs app/explorer.py in-process: each test types, clicks and uploads, then
-checks what the page shows against what the library says for the same input.
+Streamlit's AppTest runs the launcher `graphroute app` hands to Streamlit in-process: each test
+types, clicks and uploads, then checks what the page shows against what the library says for the
+same input. tests/test_browser.py runs the real command in Chromium.
 """
 
 from __future__ import annotations
 
+import pkgutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import graphroute as gr
-from graphroute.app import explorer
-from graphroute.cli import app_command, build_parser, main
+from graphroute.app import compute, launch, page
+from graphroute.cli import build_parser, main
 from graphroute.routers.default import default_router_path
 
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
 
-SCRIPT = str(Path(__file__).resolve().parents[1] / "app" / "explorer.py")
+SCRIPT = str(launch.SCRIPT)  # the file `graphroute app` runs
 TIMEOUT = 90  # seconds per rerun: the first one loads MiniLM and the router
 QUERY = "Which gas do plants take in for photosynthesis? A) oxygen B) carbon dioxide C) nitrogen D) helium"
 
@@ -93,19 +96,19 @@ def test_route_weights_budget_and_bad_input_on_the_default_router():
     assert "11 models" in at.sidebar.caption[0].value
     assert at.slider(key="w_latency").disabled  # the shipped router predicts no latency
     _route(at, QUERY)
-    expected = explorer.open_router("").select(QUERY, weights={"effect": 1.0, "cost": 0.5})
+    expected = compute.open_router("").select(QUERY, weights={"effect": 1.0, "cost": 0.5})
     assert f"**{expected.model}**" in _chosen(at)
     table = at.dataframe[0].value
     assert len(table) == 11 and int(table["chosen"].sum()) == 1
     assert table.loc[table["chosen"], "model"].item() == expected.model
-    assert len(at.dataframe[1].value) == explorer.EVIDENCE_K  # one evidence row per nearest past query
+    assert len(at.dataframe[1].value) == compute.EVIDENCE_K  # one evidence row per nearest past query
 
     at.slider(key="w_cost").set_value(1.0).run()  # the choice follows the weights without pressing Route again
-    dear_first = explorer.open_router("").select(QUERY, weights={"effect": 1.0, "cost": 1.0})
+    dear_first = compute.open_router("").select(QUERY, weights={"effect": 1.0, "cost": 1.0})
     assert f"**{dear_first.model}**" in _chosen(at)
 
     at.selectbox(key="task").set_value("mbpp").run()  # a task named by the user, not inferred
-    as_code = explorer.open_router("").select(QUERY, task="mbpp", weights={"effect": 1.0, "cost": 1.0})
+    as_code = compute.open_router("").select(QUERY, task="mbpp", weights={"effect": 1.0, "cost": 1.0})
     assert f"**{as_code.model}**" in _chosen(at) and "(task mbpp)" in _chosen(at)
     at.selectbox(key="task").set_value(at.selectbox(key="task").options[0]).run()
     assert "(task arc-challenge)" in _chosen(at)
@@ -214,24 +217,38 @@ def test_add_model_form(synthetic):
 
 def test_read_runs_csv_names_the_fix():
     with pytest.raises(gr.LogsError, match="could not be read as CSV.*header row: query, effect, cost"):
-        explorer.read_runs_csv(b"a,b\n1,2\n3,4,5\n", "x.csv")
+        compute.read_runs_csv(b"a,b\n1,2\n3,4,5\n", "x.csv")
     with pytest.raises(gr.LogsError, match="could not be read as CSV"):
-        explorer.read_runs_csv(b"\xff\xfe\x00\x81", "x.csv")
+        compute.read_runs_csv(b"\xff\xfe\x00\x81", "x.csv")
     with pytest.raises(gr.LogsError, match="holds no rows"):
-        explorer.read_runs_csv(b"query,effect,cost\n", "x.csv")
+        compute.read_runs_csv(b"query,effect,cost\n", "x.csv")
 
 
-def test_cli_app_builds_the_streamlit_command(synthetic, monkeypatch):
-    args = build_parser().parse_args(["app", "--router", synthetic["path"], "--port", "8642"])
-    cmd = app_command(args)
-    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("graphroute/app/explorer.py")
+def test_app_command_runs_the_lone_launcher_without_cwd_on_sys_path(synthetic):
+    cmd = launch.app_command(synthetic["path"], 8642)
+    at = cmd.index("streamlit")
+    assert cmd[0] == sys.executable and cmd[at - 1:at + 3] == ["-m", "streamlit", "run", str(launch.SCRIPT)]
+    if sys.version_info >= (3, 11):
+        assert "-P" in cmd[1:at - 1]  # python puts no working directory on sys.path
     assert cmd[cmd.index("--server.port") + 1] == "8642"
-    assert cmd[-3:] == ["--", "--router", synthetic["path"]]
-    assert explorer.parse_args(cmd[cmd.index("--") + 1:]).router == synthetic["path"]
+    assert cmd[-3:] == ["--", "--router", str(Path(synthetic["path"]).resolve())]
+    assert page.parse_args(cmd[cmd.index("--") + 1:]).router == str(Path(synthetic["path"]).resolve())
+    assert "--server.port" not in launch.app_command() and "--" not in launch.app_command()
+
+
+def test_the_launchers_folder_shadows_nothing():
+    """Streamlit puts the script's folder first on sys.path: the launcher must be the only module there
+    (graphroute/datasets.py there once hid Hugging Face's `datasets` from sentence-transformers)."""
+    for script in (launch.SCRIPT, Path(__file__).resolve().parents[1] / "app" / "explorer.py"):
+        assert script.is_file()
+        assert [m.name for m in pkgutil.iter_modules([str(script.parent)])] == [script.stem]
+
+
+def test_cli_app_delegates_to_the_launcher(synthetic, monkeypatch):
     ran = []
-    monkeypatch.setattr("os.execv", lambda exe, argv: ran.append(argv))
-    assert main(["app", "--router", synthetic["path"]]) == 0
-    assert len(ran) == 1 and ran[0][4].endswith("graphroute/app/explorer.py")
-    assert main(["app", "--router", "/no/such/router"]) == 2
+    monkeypatch.setattr("os.execv", lambda exe, argv: ran.append((exe, argv)))
+    assert main(["app", "--router", synthetic["path"], "--port", "8642"]) == 0
+    assert ran == [(sys.executable, launch.app_command(synthetic["path"], 8642))]
+    assert main(["app", "--router", "/no/such/router"]) == 2 and len(ran) == 1
     with pytest.raises(SystemExit):
         build_parser().parse_args(["app", "--port", "70000"])

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
@@ -183,33 +181,10 @@ def add_app(sub) -> None:
     p.set_defaults(func=cmd_app)
 
 
-def app_command(args) -> list[str]:
-    """The `streamlit run` command line that serves the explorer (graphroute/app.py, inside the package)."""
-    from importlib import resources
-
-    script = str(resources.files("graphroute").joinpath("app", "explorer.py"))
-    cmd = [sys.executable, "-m", "streamlit", "run", script, "--browser.gatherUsageStats", "false"]
-    if args.port is not None:
-        cmd += ["--server.port", str(args.port)]
-    if args.router:
-        cmd += ["--", "--router", str(Path(args.router).resolve())]
-    return cmd
-
-
 def cmd_app(args) -> int:
-    from graphroute.errors import RouterFileError
+    from graphroute.app.launch import run_app  # the streamlit command is built there
 
-    if args.router and not Path(args.router).is_dir():
-        raise RouterFileError(f"No saved router at {args.router!r} (not a directory). Save one with "
-                              "router.save(path) or `graphroute train --out DIR`, or leave --router out for the "
-                              "shipped router.")
-    cmd = app_command(args)
-    if os.name != "posix":
-        import subprocess
-
-        return subprocess.call(cmd)
-    os.execv(cmd[0], cmd)  # streamlit takes this process over: Ctrl-C and signals reach it directly
-    return 0
+    return run_app(router=args.router, port=args.port)
 
 
 COMMANDS = [add_train, add_select, add_info, add_app]
