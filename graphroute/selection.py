@@ -24,7 +24,8 @@ SCENARIOS: dict[str, tuple[float, float]] = {
     "cost_first": (0.2, 0.8),
 }
 
-__all__ = ["ALL_TASKS", "DEFAULT_EVIDENCE", "DEFAULT_WEIGHTS", "SCENARIOS", "COST_UNITS", "Objective", "Selection", "cost_ranges",
+__all__ = ["ALL_TASKS", "DEFAULT_EVIDENCE", "DEFAULT_WEIGHTS", "SCENARIOS", "COST_UNITS", "Objective", "Selection", "best_index",
+           "cost_ranges",
            "effect_cost_weights", "normalize_cost", "parse_weights", "rank_arrays", "rank_candidates", "task_bounds"]
 
 DEFAULT_WEIGHTS: dict[str, float] = {"effect": 1.0, "cost": 0.5, "latency": 0.0}
@@ -175,6 +176,19 @@ class Objective:
             forbidden_agents=_name_set(self.forbidden_agents, agents, "agent"),
             fallback=self.fallback,
         )
+
+
+def best_index(score: np.ndarray, cost: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per row of [Q, K], the masked column with the highest score, then the lowest cost, then the lowest index.
+
+    The one tie-break of oracle labels and metrics (columns in name order, so the last tie-break is
+    the name, never row order). A row with nothing masked gives column 0; callers that must not
+    choose there check first.
+    """
+    s = np.where(mask, score, -np.inf)
+    tied = mask & (s == s.max(axis=1, keepdims=True))
+    c = np.where(tied, cost, np.inf)
+    return (tied & (c == c.min(axis=1, keepdims=True))).argmax(axis=1)
 
 
 def rank_arrays(obj: Objective, cost_lo: np.ndarray, cost_hi: np.ndarray, effect: np.ndarray, cost: np.ndarray,

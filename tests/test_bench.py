@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from graphroute.eval.bench import BenchResult, _parse_params, run_bench
+from graphroute.cli.bench import parse_params
+from graphroute.eval.bench import BenchResult, run_bench
 from graphroute.errors import ConfigError
 from graphroute.data.synthetic import make_synthetic
 
@@ -52,8 +53,8 @@ def test_bad_arguments():
     with pytest.raises(ConfigError, match="Unknown router"):
         run_bench(logs, ["gpt-router"], seeds=1, embedder="hash", progress=False)
     with pytest.raises(ConfigError, match="ROUTER.NAME=VALUE"):
-        _parse_params(["epochs=3"])
-    assert _parse_params(["graphroute.epochs=3", "knn.k=5"]) == {"graphroute": {"epochs": 3}, "knn": {"k": 5}}
+        parse_params(["epochs=3"])
+    assert parse_params(["graphroute.epochs=3", "knn.k=5"]) == {"graphroute": {"epochs": 3}, "knn": {"k": 5}}
 
 
 def test_single_pair_policies(result):

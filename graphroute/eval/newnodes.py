@@ -23,12 +23,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from graphroute.routers.base import cost_ranges
-from graphroute.errors import ConfigError
 from graphroute.data.logs import aggregate_runs
-from graphroute.eval.metrics import SCENARIOS, split_queries, summarize
+from graphroute.embed import DEFAULT_EMBEDDER
+from graphroute.errors import ConfigError
+from graphroute.eval.metrics import summarize
+from graphroute.eval.report import new_models_markdown
+from graphroute.eval.splits import DEFAULT_SEEDS, SPLIT_FRACTIONS, split_queries
+from graphroute.selection import SCENARIOS, cost_ranges, normalize_cost, task_bounds
 
-__all__ = ["run_new_models", "new_models_markdown"]
+__all__ = ["run_new_models", "new_models_markdown", "DEFAULT_SHOTS", "DEFAULT_HOLDOUT"]
+
+DEFAULT_SHOTS = (0, 10, 50)  # logged runs per added model
+DEFAULT_HOLDOUT = 3  # models held out of training per seed
 
 
 def _scores(router, table: pd.DataFrame, fit_logs: pd.DataFrame, held: Sequence[str]) -> dict[str, float]:
@@ -38,22 +44,22 @@ def _scores(router, table: pd.DataFrame, fit_logs: pd.DataFrame, held: Sequence[
     pred["task"] = q["task"].to_numpy()[pred["query_index"].to_numpy()]
     pred = pred[pred.set_index(["query_id", "model", "agent"]).index.isin(
         table.set_index(["query_id", "model", "agent"]).index)]  # only pairs with a logged test outcome
-    res = summarize(table, pred, cost_ranges(fit_logs))
-    out = {f"reward_{s}": float(res[f"reward_{s}"]) for s in SCENARIOS}
     crange = cost_ranges(fit_logs)
+    res = summarize(table, pred, crange)
+    out = {f"reward_{s}": float(res[f"reward_{s}"]) for s in SCENARIOS}
+    lo, hi = task_bounds(crange, pred["task"])
+    cost_term = pd.Series(normalize_cost(pred["cost"].to_numpy(float), lo, hi), index=pred.index)
     for scen, (we, wc) in SCENARIOS.items():  # how often a held-out model wins at this scenario
-        lo = pred["task"].map(lambda t: crange.get(t, crange.get("*"))[0])
-        hi = pred["task"].map(lambda t: crange.get(t, crange.get("*"))[1])
-        span = (hi - lo).where((hi - lo) > 0, 1.0)
-        score = we * pred["effect"] - wc * (pred["cost"] - lo) / span
+        score = we * pred["effect"] - wc * cost_term
         best = pred.loc[score.groupby(pred["query_id"]).idxmax()]
         out[f"held_share_{scen}"] = float(best["model"].isin(held).mean()) if len(held) else 0.0
     return out
 
 
-def run_new_models(logs: pd.DataFrame, cards: dict | None = None, *, seeds: int | Sequence[int] = 5,
-                   shots: Sequence[int] = (0, 10, 50), n_holdout: int = 3, router_params: dict | None = None,
-                   embedder: str = "minilm", fractions=(0.7, 0.1, 0.2), progress: bool = True) -> pd.DataFrame:
+def run_new_models(logs: pd.DataFrame, cards: dict | None = None, *, seeds: int | Sequence[int] = DEFAULT_SEEDS,
+                   shots: Sequence[int] = DEFAULT_SHOTS, n_holdout: int = DEFAULT_HOLDOUT,
+                   router_params: dict | None = None, embedder: str = DEFAULT_EMBEDDER, fractions=SPLIT_FRACTIONS,
+                   progress: bool = True) -> pd.DataFrame:
     """Run the protocol above; one row per (seed, setting) with setting in
     ``"dropped"``, ``"k=<k>"`` for each k, and ``"retrained"``."""
     from graphroute.routers.gnn import Router
@@ -116,22 +122,3 @@ def run_new_models(logs: pd.DataFrame, cards: dict | None = None, *, seeds: int 
     for s in SCENARIOS:
         out[f"share_{s}"] = out[f"reward_{s}"] / out["seed"].map(ref[f"reward_{s}"])
     return out
-
-
-def new_models_markdown(res: pd.DataFrame) -> str:
-    """Mean ± std over seeds per setting: rewards, share of the retrained router's reward, how often a
-    held-out model is chosen, seconds to add (all held-out models) or to fit."""
-    order = ["dropped"] + sorted([s for s in res["setting"].unique() if s.startswith("k=")],
-                                 key=lambda s: int(s[2:])) + ["retrained"]
-    cols = ([f"reward_{s}" for s in SCENARIOS] + [f"share_{s}" for s in SCENARIOS]
-            + [f"held_share_{s}" for s in SCENARIOS] + ["add_s", "fit_s"])
-    head = "| setting | " + " | ".join(cols) + " |"
-    lines = [head, "|" + " --- |" * (len(cols) + 1)]
-    for setting in order:
-        g = res[res["setting"] == setting]
-        cells = []
-        for c in cols:
-            v = g[c].astype(float)
-            cells.append(f"{v.mean():.3f} ± {v.std(ddof=0):.3f}" if c not in ("add_s", "fit_s") else f"{v.mean():.2f}")
-        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)

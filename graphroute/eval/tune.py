@@ -16,22 +16,26 @@ inspected (``optuna-dashboard sqlite:///tune.db`` or :func:`study_summary`).
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from graphroute.routers.base import cost_ranges
-from graphroute.errors import ConfigError
 from graphroute.data.logs import aggregate_runs
-from graphroute.eval.metrics import SCENARIOS, lambda_grid, oracle_choices, reward, split_queries, summarize
+from graphroute.errors import ConfigError
+from graphroute.eval.metrics import lambda_grid, oracle_choices, reward, summarize
+from graphroute.eval.splits import SPLIT_FRACTIONS, split_queries
+from graphroute.selection import SCENARIOS, cost_ranges
 
-__all__ = ["SEARCH_SPACE", "suggest_params", "validation_score", "tune", "study_summary", "add_tune", "cmd_tune"]
+__all__ = ["SEARCH_SPACE", "DEFAULT_SEEDS", "DEFAULT_TRIALS", "DEFAULT_STORAGE", "DEFAULT_STUDY", "suggest_params", "validation_score",
+           "tune", "study_summary"]
+
+DEFAULT_TRIALS = 20  # trials per `tune` call
+DEFAULT_SEEDS = (0,)  # split seeds a trial averages over (one: a trial costs one fit)
+DEFAULT_STORAGE = "sqlite:///graphroute_tune.db"  # where `graphroute tune` keeps its study (resumable)
+DEFAULT_STUDY = "graphroute"  # the study's name in that storage
 
 # name -> (kind, low, high[, log]) or ("categorical", choices)
 SEARCH_SPACE: dict[str, tuple] = {
@@ -63,8 +67,8 @@ def suggest_params(trial, space: dict[str, tuple] | None = None) -> dict[str, An
     return out
 
 
-def validation_score(logs: pd.DataFrame, params: dict[str, Any], seeds: Sequence[int] = (0,), *,
-                     cards: dict | None = None, fractions=(0.7, 0.1, 0.2)) -> dict[str, float]:
+def validation_score(logs: pd.DataFrame, params: dict[str, Any], seeds: Sequence[int] = DEFAULT_SEEDS, *,
+                     cards: dict | None = None, fractions=SPLIT_FRACTIONS) -> dict[str, float]:
     """Fit ``Router(**params)`` on each seed's train share; score it on the validation share.
 
     Returns ``{"score": mean share (see the module doc), "reward_<scenario>": mean reward, ...,
@@ -95,15 +99,15 @@ def validation_score(logs: pd.DataFrame, params: dict[str, Any], seeds: Sequence
     return {"score": float(np.mean(shares)), **{k: float(np.mean(v)) for k, v in per.items()}}
 
 
-def tune(logs: pd.DataFrame, *, n_trials: int = 20, seeds: Sequence[int] = (0,), storage: str | None = None,
-         study_name: str = "graphroute", sampler_seed: int = 0, base_params: dict | None = None,
+def tune(logs: pd.DataFrame, *, n_trials: int = DEFAULT_TRIALS, seeds: Sequence[int] = DEFAULT_SEEDS,
+         storage: str | None = None, study_name: str = DEFAULT_STUDY, sampler_seed: int = 0, base_params: dict | None = None,
          space: dict[str, tuple] | None = None, cards: dict | None = None, timeout: float | None = None,
          callback: Callable[[Any, Any], None] | None = None):
     """Run (or resume) an Optuna study maximising :func:`validation_score`; returns the study.
 
     storage: e.g. ``"sqlite:///tune.db"``; None keeps the study in memory. A study of the same
     name in the same storage is resumed, its earlier trials kept.
-    base_params: fixed Router arguments (e.g. ``{"embedder": "minilm", "epochs": 200}``).
+    base_params: fixed Router arguments (e.g. ``{"embedder": "minilm-static", "epochs": 200}``).
     """
     import optuna
 
@@ -145,46 +149,3 @@ def study_summary(study) -> dict[str, Any]:
                     **{k: v for k, v in t.user_attrs.items() if k.startswith("reward_") or k == "aiq"}}
                    for t in done],
     }
-
-
-# ------------------------------------------------------------------ CLI
-def add_tune(sub) -> None:
-    p = sub.add_parser("tune", help="search Router hyperparameters with Optuna on the validation split",
-                       description=__doc__)
-    p.add_argument("--dataset", default="routerbench",
-                   help="a shipped dataset name (see graphroute bench --help) or a logs file (default routerbench)")
-    p.add_argument("--trials", type=int, default=20, help="number of trials to run now (default 20)")
-    p.add_argument("--seeds", type=int, default=1, help="split seeds averaged per trial (default 1)")
-    p.add_argument("--storage", default="sqlite:///graphroute_tune.db",
-                   help="Optuna storage URL; the study resumes if it exists (default sqlite:///graphroute_tune.db)")
-    p.add_argument("--study", default="graphroute", help="study name (default graphroute)")
-    p.add_argument("--embedder", default="minilm", help="text embedder for every trial (default minilm)")
-    p.add_argument("--epochs", type=int, default=None, help="maximum epochs per trial (default: the Router's)")
-    p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
-    p.add_argument("--summary", help="write the study summary (JSON) here")
-    p.set_defaults(func=cmd_tune)
-
-
-def cmd_tune(args) -> int:
-    import optuna
-
-    from graphroute.eval.bench import load_bench_data
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    _, logs, cards = load_bench_data(args.dataset)
-    base = {"embedder": args.embedder}
-    if args.epochs:
-        base["epochs"] = args.epochs
-
-    def report(study, trial) -> None:
-        best = study.best_value
-        val = "failed" if trial.value is None else f"{trial.value:.4f}"
-        print(f"trial {trial.number}: score {val} (best {best:.4f}) {json.dumps(trial.params)}", flush=True)
-
-    study = tune(logs, n_trials=args.trials, seeds=list(range(args.seeds)), storage=args.storage,
-                 study_name=args.study, base_params=base, cards=cards, timeout=args.timeout, callback=report)
-    summary = study_summary(study)
-    print(json.dumps({k: summary[k] for k in ("n_trials", "best_score", "best_params", "best_rewards")}, indent=2))
-    if args.summary:
-        Path(args.summary).write_text(json.dumps(summary, indent=2, default=float))
-    return 0 if math.isfinite(summary["best_score"]) else 1

@@ -14,15 +14,23 @@ import contextlib
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from graphroute.errors import ConfigError, LogsError, NotFittedError
-from graphroute.selection import Objective, Selection, cost_ranges, pick, rank_candidates
+from graphroute.embed import default_cache_dir
+from graphroute.errors import ConfigError, NotFittedError
+from graphroute.selection import DEFAULT_EVIDENCE, Objective, Selection, cost_ranges, pick, rank_candidates
 from graphroute.data.text import valid_unicode
 
-__all__ = ["BaseRouter", "clone", "check_queries", "cost_ranges"]
+__all__ = ["BaseRouter", "clone", "check_queries", "cost_ranges", "embed_cache_dir"]
+
+
+def embed_cache_dir(cache_dir: str | Path | bool | None) -> str | Path | None:
+    """A router's ``cache_dir`` parameter as the embedder's: None → the default cache
+    (``graphroute.embed.default_cache_dir()``: $GRAPHROUTE_CACHE or ~/.cache/graphroute), False → no cache."""
+    return None if cache_dir is False else (cache_dir or default_cache_dir())
 
 
 def check_queries(queries: str | Sequence[str], tasks: str | Sequence[str | None] | None = None
@@ -102,7 +110,7 @@ class BaseRouter(ABC):
         (the graph router grows from other threads) pins one state for the whole call."""
         return contextlib.nullcontext()
 
-    def evidence(self, query: str, task: str | None = None, k: int = 5) -> pd.DataFrame:
+    def evidence(self, query: str, task: str | None = None, k: int = DEFAULT_EVIDENCE) -> pd.DataFrame:
         """Past queries that support a prediction; routers without a memory of queries return none."""
         return pd.DataFrame(columns=["query_id", "query", "similarity"])
 
@@ -143,7 +151,7 @@ class BaseRouter(ABC):
     def select(self, query: str, task: str | None = None, *, weights=None, cost_unit: str = "normalized",
                budget: float | None = None, max_latency: float | None = None, min_effect: float | None = None,
                allowed_models=None, allowed_agents=None, forbidden_models=None, forbidden_agents=None,
-               fallback: str | None = None, evidence: int = 5) -> Selection:
+               fallback: str | None = None, evidence: int = DEFAULT_EVIDENCE) -> Selection:
         """Choose the (model, agent) that maximises the weighted objective under the constraints.
 
         weights: {'effect': w_e, 'cost': w_c, 'latency': w_l} (or (w_e, w_c)); budget in USD per call;

@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from graphroute.data.config import resolve_cache
 from graphroute.data.logs import aggregate_runs, validate_logs
 from graphroute.data.text import learn_prefixes, strip_prefixes
 from graphroute.embed import Embedder, get_embedder
 from graphroute.errors import ConfigError
-from graphroute.routers.base import BaseRouter
+from graphroute.routers.base import BaseRouter, embed_cache_dir
 from graphroute.selection import ALL_TASKS, DEFAULT_EVIDENCE, cost_ranges
 
 __all__ = ["ALL_TASKS", "TASK_VOTERS", "OutcomeTable", "TableRouter", "TextRouter", "check_int", "check_number",
@@ -194,7 +193,7 @@ class TextRouter(TableRouter):
 
     def _embedder(self) -> Embedder:
         if not hasattr(self, "embedder_"):
-            self.embedder_ = get_embedder(self.embedder, cache_dir=resolve_cache(self.cache_dir))
+            self.embedder_ = get_embedder(self.embedder, cache_dir=embed_cache_dir(self.cache_dir))
         return self.embedder_
 
     def _embed(self, texts: list[str]) -> np.ndarray:

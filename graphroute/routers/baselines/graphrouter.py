@@ -18,7 +18,7 @@ from graphroute.embed import DEFAULT_EMBEDDER, Embedder
 from graphroute.errors import ConfigError
 from graphroute.routers.baselines.common import TASK_VOTERS, TextRouter, check_int, check_number, check_seed
 from graphroute.routers.fitting import REWARD_TOLERANCE, fit_loop, validation_split
-from graphroute.selection import effect_cost_weights, normalize_cost, task_bounds
+from graphroute.selection import best_index, effect_cost_weights, normalize_cost, task_bounds
 
 __all__ = ['GraphRouterBaseline', 'GraphRouterNet']
 
@@ -67,10 +67,7 @@ class GraphRouterNet(nn.Module):
 
 def _best_labels(reward: np.ndarray, cost: np.ndarray, logged: np.ndarray) -> np.ndarray:
     """One-hot [N, P] of each query's best logged pair: highest reward, then lower cost, then name order."""
-    s = np.where(logged, reward, -np.inf)
-    tied = logged & (s == s.max(1, keepdims=True))
-    c = np.where(tied, cost, np.inf)
-    best = (tied & (c == c.min(1, keepdims=True))).argmax(1)  # candidates are in name order
+    best = best_index(reward, cost, logged)  # candidates are in name order
     out = np.zeros_like(reward)
     out[np.arange(len(best)), best] = 1.0
     return out

@@ -14,11 +14,11 @@ __all__ = ["BASELINE_NAMES", "baseline_class", "make_router"]
 
 # name -> (module under graphroute.routers.baselines, class); the bench runs them in this order
 _WHERE: dict[str, tuple[str, str]] = {
-    "random": ("tables", "RandomRouter"),
     "oracle": ("tables", "OracleRouter"),
     "best_single": ("tables", "BestSingleRouter"),
-    "cheapest": ("tables", "CheapestRouter"),
     "per_task_best": ("tables", "PerTaskBestRouter"),
+    "cheapest": ("tables", "CheapestRouter"),
+    "random": ("tables", "RandomRouter"),
     "knn": ("knn", "KNNRouter"),
     "mlp": ("mlp", "MLPRouter"),
     "mf": ("mf", "MFRouter"),

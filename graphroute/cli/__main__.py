@@ -1,0 +1,7 @@
+"""``python -m graphroute.cli``: the same as the `graphroute` command."""
+
+import sys
+
+from graphroute.cli import main
+
+sys.exit(main())
