@@ -142,8 +142,8 @@ def bad_inputs(rows: list[Row], examples: int) -> None:
 
 # ------------------------------------------------------------------------------ files
 KILL_SCRIPT = """
-import os, sys, safetensors.torch as st
-import graphroute as gr, graphroute.routers.gnn as rm
+import os, sys, safetensors.numpy as st
+import graphroute as gr, graphroute.routers.gnn.persistence as rm
 target, point = sys.argv[1], sys.argv[2]
 def die_on(real, n):
     calls = [0]

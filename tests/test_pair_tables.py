@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from graphroute.graph.state import GraphState, model_numeric
@@ -66,3 +67,30 @@ def test_model_without_runs_is_priced_from_its_card():
     tb = st.pair_tables(st.outcome_matrix(torch.ones(st.out_query.shape[0], dtype=torch.bool)))
     cost = st.cost_from_z(tb.task_cz)
     assert float(cost[1, 0]) < float(cost[1, 3]) < float(cost[1, 1])
+
+
+def test_numpy_tables_and_features_match_the_torch_ones():
+    """The serving path (graph.arrays, numpy) computes what training's torch code computes."""
+    from graphroute.graph.arrays import GraphArrays, neighbor_weights
+    from graphroute.graph.index import top_k
+    from graphroute.routers.gnn.training import neighbor_weights as torch_weights
+
+    st = state()
+    st.refresh_neighbors(8)
+    arr = st.to_arrays()
+    tb = st.pair_tables(st.outcome_matrix(torch.ones(st.out_query.shape[0], dtype=torch.bool)))
+    tn = arr.pair_tables()
+    for name in ("eff", "cz", "has", "pair_eff", "task_eff", "task_cz"):
+        torch.testing.assert_close(torch.from_numpy(getattr(tn, name)), getattr(tb, name), atol=1e-6, rtol=1e-5)
+    x = st.query_x[:5].numpy() + 0.01
+    nbr, sim = top_k(x, arr.query_x, 5)
+    w = neighbor_weights(sim, 0.05)
+    torch.testing.assert_close(torch.from_numpy(w), torch_weights(torch.from_numpy(sim), 0.05), atol=1e-6, rtol=1e-5)
+    t_idx = np.array([0, 1, 0, 1, 1])
+    got = GraphArrays.pair_features(tn, nbr, w, t_idx)
+    want = st.pair_features(torch.from_numpy(nbr), torch.from_numpy(w), torch.from_numpy(t_idx), None, tables=tb)
+    assert got.shape == tuple(want.shape) and got.dtype == np.float32
+    torch.testing.assert_close(torch.from_numpy(got), want, atol=1e-6, rtol=1e-5)
+    # and the graph survives the round trip to numpy and back
+    back = type(st).from_arrays(arr)
+    assert all(torch.equal(getattr(back, n), getattr(st, n)) for n in ("query_x", "out_query", "nbr_idx"))

@@ -67,7 +67,7 @@ class RouterConfig:
         for name, lo in self.INTS.items():
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-                raise ConfigError(f"Router parameter {name}={v!r} breaks the rule: an integer >= {lo}. "
+                raise ConfigError(f"Router parameter {name} must be an integer >= {lo}; got {v!r}. "
                                   f"Fix: pass e.g. {name}={getattr(RouterConfig, name)}.")
         for name, (lo, hi) in self.FRACTIONS.items():
             v = getattr(self, name)
@@ -75,23 +75,23 @@ class RouterConfig:
             if (not isinstance(v, int | float) or isinstance(v, bool) or not lo <= v <= hi
                     or (open_ends and v in (lo, hi))):
                 rule = f"a number in ({lo}, {hi})" if open_ends else f"a number in [{lo}, {hi}]"
-                raise ConfigError(f"Router parameter {name}={v!r} breaks the rule: {rule}. "
+                raise ConfigError(f"Router parameter {name} must be {rule}; got {v!r}. "
                                   f"Fix: pass e.g. {name}={getattr(RouterConfig, name)}.")
         for name in ("lr", "knn_temperature"):
             v = getattr(self, name)
             if not isinstance(v, int | float) or isinstance(v, bool) or not v > 0 or not math.isfinite(v):
-                raise ConfigError(f"Router parameter {name}={v!r} breaks the rule: a finite number > 0. "
+                raise ConfigError(f"Router parameter {name} must be a finite number > 0; got {v!r}. "
                                   f"Fix: pass e.g. {name}={getattr(RouterConfig, name)}.")
         m = self.max_epoch_edges
         if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 1):
-            raise ConfigError(f"Router parameter max_epoch_edges={m!r} breaks the rule: an integer >= 1 or None. "
+            raise ConfigError(f"Router parameter max_epoch_edges must be an integer >= 1 or None; got {m!r}. "
                               "Fix: pass e.g. max_epoch_edges=250_000, or None to always train on the whole graph.")
         if self.neighbor_search not in SEARCH_MODES:
             raise ConfigError(f"Router parameter neighbor_search must be one of {', '.join(SEARCH_MODES)}; got "
                               f"{self.neighbor_search!r}. Fix: pass 'auto' (the default), 'exact' or 'ivf'.")
         wd = self.weight_decay
         if not isinstance(wd, int | float) or isinstance(wd, bool) or not wd >= 0 or not math.isfinite(wd):
-            raise ConfigError(f"Router parameter weight_decay={wd!r} breaks the rule: a finite number >= 0. "
+            raise ConfigError(f"Router parameter weight_decay must be a finite number >= 0; got {wd!r}. "
                               "Fix: pass e.g. weight_decay=1e-5 (0 for none).")
 
     @property
