@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from graphroute.errors import ConfigError, DataNotFoundError, LogsError
+from graphroute.testing import LoaderContract
 from graphroute.data.loaders import (
     LLMROUTER_OUTPUT_TOKENS,
     MARBLE_INPUT_SHARE,
@@ -258,3 +259,34 @@ def test_missing_files_name_the_path_and_what_was_expected(tmp_path, reader, exp
     with pytest.raises(DataNotFoundError, match=expected) as err:
         reader(tmp_path / "absent")
     assert str(tmp_path / "absent") in str(err.value) and "GRAPHROUTE_DATA" in str(err.value)
+
+
+# ------------------------------------------------------------------ the loader contract, for every reader
+class TestRouterBenchContract(LoaderContract):
+    def load(self, folder):
+        _routerbench_wide().to_parquet(folder / "rb.parquet")
+        return read_routerbench(folder / "rb.parquet")
+
+
+class TestLLMRouterContract(LoaderContract):
+    def load(self, folder):
+        _write_llmrouter(folder)
+        return read_llmrouter(folder, "train")
+
+
+class TestRouteLLMContract(LoaderContract):
+    def load(self, folder):
+        _write_routellm(folder)
+        return read_routellm(folder, "mmlu")
+
+
+class TestTreeOfThoughtsContract(LoaderContract):
+    def load(self, folder):
+        _write_tot(folder / "tot_strategy_outcomes.csv.gz")
+        return read_tree_of_thoughts(folder)
+
+
+class TestMarbleContract(LoaderContract):
+    def load(self, folder):
+        _write_marble(folder)
+        return read_marble(folder)
