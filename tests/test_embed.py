@@ -319,17 +319,10 @@ TRICKY = [*SIMILAR, UNRELATED, "", "x", "émigré café 🙂", "中文 测试 te
 
 
 def _isolated(script: str, *args: str) -> subprocess.CompletedProcess:
-    """Run ``script`` in a fresh interpreter that imports graphroute.embed without the package root.
-
-    graphroute/__init__ is the public surface and imports the router layer; stubbing it keeps the
-    check about what the embed layer (and the layers it may import) pulls in.
-    """
-    stub = ("import sys, importlib.util\n"
-            "spec = importlib.util.find_spec('graphroute')\n"
-            "sys.modules['graphroute'] = importlib.util.module_from_spec(spec)  # the package, its __init__ not run\n"
-            "HEAVY = ('torch', 'transformers', 'sentence_transformers')\n")
+    """Run ``script`` in a fresh interpreter (``HEAVY`` names the modules routing must not load)."""
+    prelude = "import sys\nHEAVY = ('torch', 'transformers', 'sentence_transformers')\n"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}  # the child imports what this process imports
-    out = subprocess.run([sys.executable, "-c", stub + script, *args], env=env, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", prelude + script, *args], env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return out
@@ -400,10 +393,10 @@ def test_minilm_onnx_graph_is_built_once_and_cached(minilm, monkeypatch):
 
 @needs_minilm
 def test_minilm_onnx_cache_sits_beside_the_embedding_cache(tmp_path, monkeypatch):
-    from graphroute.data import config
-
-    monkeypatch.setattr(config, "DEFAULT_CACHE", tmp_path / "default")  # $GRAPHROUTE_CACHE, read at import
-    assert MiniLMEmbedder().onnx_cache_dir == tmp_path / "default"
+    monkeypatch.setenv("GRAPHROUTE_CACHE", str(tmp_path / "env"))
+    assert MiniLMEmbedder().onnx_cache_dir == tmp_path / "env" == E.default_cache_dir()
+    monkeypatch.delenv("GRAPHROUTE_CACHE")
+    assert E.default_cache_dir() == Path.home() / ".cache" / "graphroute"
     assert CachedEmbedder(MiniLMEmbedder(), tmp_path / "c").inner.onnx_cache_dir == tmp_path / "c"
     explicit = MiniLMEmbedder(onnx_dir=tmp_path / "x")
     assert CachedEmbedder(explicit, tmp_path / "c").inner.onnx_cache_dir == tmp_path / "x"  # asked for wins

@@ -23,7 +23,7 @@ onnxruntime, tokenizers, safetensors and torch are imported when an embedder fir
 from __future__ import annotations
 
 from graphroute.embed.base import Embedder
-from graphroute.embed.cache import CachedEmbedder
+from graphroute.embed.cache import CachedEmbedder, default_cache_dir
 from graphroute.embed.hashing import HashEmbedder
 from graphroute.embed.minilm import MINILM_DIM, MINILM_DIST, MINILM_MODULE, MiniLMEmbedder, minilm_path
 from graphroute.embed.registry import DEFAULT_EMBEDDER, EMBEDDERS, get_embedder, parse_spec, register_embedder
@@ -45,5 +45,6 @@ __all__ = [
     "parse_spec",
     "minilm_path",
     "static_model_path",
+    "default_cache_dir",
     "EmbedderError",
 ]

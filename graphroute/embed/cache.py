@@ -1,7 +1,7 @@
 """The disk cache of embeddings: SQLite, keyed by (embedder name, version, sha256 of the text).
 
-A text is embedded once per machine; a fully cached corpus needs no model load at all. The
-default folder is ``graphroute.data.config.DEFAULT_CACHE``, decided there for every layer.
+A text is embedded once per machine; a fully cached corpus needs no model load at all.
+``default_cache_dir`` is the one place the default folder is decided (routers use it too).
 """
 
 from __future__ import annotations
@@ -18,7 +18,19 @@ import numpy as np
 from graphroute.embed.base import Embedder, check_texts
 from graphroute.errors import EmbedderError
 
-__all__ = ["CachedEmbedder"]
+__all__ = ["CachedEmbedder", "default_cache_dir", "CACHE_ENV"]
+
+CACHE_ENV = "GRAPHROUTE_CACHE"  # the environment variable that moves the cache folder
+
+
+def default_cache_dir() -> Path:
+    """The cache folder when none is given: ``$GRAPHROUTE_CACHE``, else ``~/.cache/graphroute``.
+
+    It holds the embeddings and MiniLM's ONNX graph. Read on each call, so setting the variable
+    after import still counts.
+    """
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "graphroute"
 
 
 class CachedEmbedder(Embedder):

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
 import importlib.resources
 import importlib.util
 import json
 import os
 import sys
 import threading
-import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from graphroute.data import config
 from graphroute.data.text import valid_unicode
 from graphroute.embed.base import Embedder, check_texts
+from graphroute.embed.cache import default_cache_dir
 from graphroute.errors import EmbedderError
 
 __all__ = ["MiniLMEmbedder", "minilm_path", "onnx_file", "MINILM_DIST", "MINILM_MODULE", "MINILM_DIM"]
@@ -68,6 +66,9 @@ def has_onnxruntime() -> bool:
 
 
 def _dist_version(dist: str) -> str:
+    """The installed version of ``dist``, or "none" (importlib.metadata costs ~40 ms to import: not at import)."""
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -113,7 +114,7 @@ def onnx_file(model_dir: Path, cache_dir: Path) -> Path:
 
 def _write_atomic(file: Path, data: bytes) -> bool:
     """Write ``data`` to ``file`` through a temporary file and a rename: readers see all of it or nothing."""
-    tmp = file.with_name(f".{file.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # unique per writer
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
@@ -382,10 +383,8 @@ class MiniLMEmbedder(Embedder):
 
     @functools.cached_property
     def version(self) -> str:  # type: ignore[override]
-        try:  # a new release of the weights package must not reuse cached vectors
-            return importlib.metadata.version(MINILM_DIST)
-        except importlib.metadata.PackageNotFoundError:
-            return ""
+        version = _dist_version(MINILM_DIST)  # a new release of the weights package must not reuse cached vectors
+        return "" if version == "none" else version
 
     def use_cache_dir(self, cache_dir: Path) -> None:
         self._cache_dir = Path(cache_dir)
@@ -393,7 +392,7 @@ class MiniLMEmbedder(Embedder):
     @property
     def onnx_cache_dir(self) -> Path:
         """The folder whose ``onnx/`` holds the graph: onnx_dir, else the embedding cache's, else the default."""
-        return self.onnx_dir or self._cache_dir or Path(config.DEFAULT_CACHE)
+        return self.onnx_dir or self._cache_dir or default_cache_dir()
 
     def _onnx_model(self) -> _OnnxMiniLM:
         if self._onnx is None:
