@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from graphroute.errors import ConfigError, DataNotFoundError, LogsError
-from graphroute.data.logs import validate_logs
+from graphroute.data.logs import DEFAULT_TASK, validate_logs
 
 __all__ = [
     "read_routerbench", "read_llmrouter", "read_llmrouter_splits", "read_routellm", "read_tree_of_thoughts",
@@ -214,7 +214,7 @@ def read_llmrouter(directory: str | Path, split: str = "train") -> pd.DataFrame:
     if unknown:
         raise LogsError(f"LLMRouter models {unknown} have no price in {str(d / 'default_llm.json')!r}, so their "
                         f"cost cannot be derived (priced: {sorted(prices)}). Fix: add them to default_llm.json.")
-    df["task"] = df["query"].map(labels).fillna("default")
+    df["task"] = df["query"].map(labels).fillna(DEFAULT_TASK)
     price_in = df["model"].map({k: v[0] for k, v in prices.items()}).to_numpy(dtype=float)
     price_out = df["model"].map({k: v[1] for k, v in prices.items()}).to_numpy(dtype=float)
     tok_in = approx_tokens(df["query"])

@@ -83,6 +83,28 @@ def validate_logs(logs: pd.DataFrame, *, drop_invalid: bool = False) -> pd.DataF
     DataFrame with at least the columns ``query_id, query, task, model, agent, effect, cost``,
     string columns as ``str``, numeric ones as ``float64``, and a fresh ``RangeIndex``.
     """
+    df = _with_required_columns(logs)
+    rows = _RowProblems(df)
+    _check_text_columns(df, rows)
+    _fill_query_ids(df)
+    _check_numeric_columns(df, rows)
+    _check_one_text_and_task_per_id(df, rows)
+    if rows.problems:
+        if not drop_invalid:
+            raise LogsError("invalid logs: " + " | ".join(rows.problems) +
+                            " (or pass drop_invalid=True to drop these rows with a count)")
+        n_bad = int(rows.bad.sum())
+        if n_bad == len(df):
+            raise LogsError(f"every one of the {len(df)} rows is invalid: " + " | ".join(rows.problems))
+        warnings.warn(f"graphroute: dropped {n_bad} of {len(df)} invalid rows: " + " | ".join(rows.problems),
+                      stacklevel=2)
+        df = df[~rows.bad]
+    front = [c for c in CANONICAL if c in df.columns]
+    return df[front + [c for c in df.columns if c not in front]].reset_index(drop=True)
+
+
+def _with_required_columns(logs) -> pd.DataFrame:
+    """A copy of ``logs`` with the required columns checked and task / agent defaulted; raises on frame-level faults."""
     if not isinstance(logs, pd.DataFrame):
         raise LogsError(f"logs must be a pandas DataFrame, got {type(logs).__name__}. "
                         "Fix: pass a DataFrame, or a path to graphroute.read_logs().")
@@ -102,92 +124,96 @@ def validate_logs(logs: pd.DataFrame, *, drop_invalid: bool = False) -> pd.DataF
         df["task"] = DEFAULT_TASK
     if "agent" not in df.columns:
         df["agent"] = DEFAULT_AGENT
+    return df
 
-    bad = np.zeros(len(df), dtype=bool)
-    problems: list[str] = []
 
-    def flag(mask: np.ndarray, column: str, rule: str, fix: str) -> None:
+class _RowProblems:
+    """The rows that break a per-row rule (``bad``) and one message per broken rule, in check order."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.df = df
+        self.bad = np.zeros(len(df), dtype=bool)
+        self.problems: list[str] = []
+
+    def flag(self, mask: np.ndarray, column: str, rule: str, fix: str) -> None:
         if mask.any():
-            problems.append(f"{int(mask.sum())} row(s) break the rule '{column} {rule}': "
-                            f"{_rows_text(df, mask, column)}. Fix: {fix}")
-            bad[mask] = True
+            self.problems.append(f"{int(mask.sum())} row(s) break the rule '{column} {rule}': "
+                                 f"{_rows_text(self.df, mask, column)}. Fix: {fix}")
+            self.bad[mask] = True
 
-    # strings: present, non-empty after stripping whitespace
+
+def _check_text_columns(df: pd.DataFrame, rows: _RowProblems) -> None:
+    """query, model, task, agent: present and non-empty after stripping whitespace; stored as str."""
     for col in ("query", "model", "task", "agent"):
         s = df[col]
         null = s.isna().to_numpy()
-        flag(null, col, "is not missing", f"fill in {col} for these rows or drop them (drop_invalid=True).")
+        rows.flag(null, col, "is not missing", f"fill in {col} for these rows or drop them (drop_invalid=True).")
         if col == "query":  # str() of a number or a list of chat messages would route on garbage text
             not_text = (~null) & ~s.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
-            flag(not_text, col, "is text (str)", "put the query text in this column (if numbers are meant as "
-                 "text, convert them with .astype(str)).")
+            rows.flag(not_text, col, "is text (str)", "put the query text in this column (if numbers are meant as "
+                      "text, convert them with .astype(str)).")
         try:
             as_str = s.where(~s.isna(), "").astype(str)
         except UnicodeEncodeError:  # a lone surrogate: pandas' UTF-8 strings refuse it, so repair it to U+FFFD
             as_str = s.where(~s.isna(), "").map(lambda v: valid_unicode(v) if isinstance(v, str) else v).astype(str)
         empty = (~null) & (as_str.str.strip() == "").to_numpy()
-        flag(empty, col, "is not empty or whitespace", f"give every row a non-empty {col}.")
+        rows.flag(empty, col, "is not empty or whitespace", f"give every row a non-empty {col}.")
         df[col] = as_str
+
+
+def _fill_query_ids(df: pd.DataFrame) -> None:
+    """A missing or empty query_id is the hash of the text rather than an error: ids are derivable."""
     if "query_id" in df.columns:
         null = df["query_id"].isna().to_numpy()
         ids = df["query_id"].where(~df["query_id"].isna(), "").astype(str)
-        # a missing id is filled from the text rather than rejected: ids are derivable
         df["query_id"] = np.where(null | (ids.str.strip() == "").to_numpy(),
                                   [query_hash(q) for q in df["query"]], ids)
     else:
         df["query_id"] = [query_hash(q) for q in df["query"]]
 
+
+def _check_numeric_columns(df: pd.DataFrame, rows: _RowProblems) -> None:
+    """effect in [0, 1], cost finite >= 0 (both required), optional numerics finite >= 0 or NaN; stored as float."""
     for col, lo, hi, fix in (("effect", 0.0, 1.0, "rescale effect to [0, 1] (e.g. score / max_score)."),
                              ("cost", 0.0, math.inf, "costs are USD (or one declared unit) and must be >= 0.")):
         num = pd.to_numeric(df[col], errors="coerce")
         not_num = (num.isna() & df[col].notna()).to_numpy()
-        flag(not_num, col, "is a number", f"convert {col} to float (it holds text).")
+        rows.flag(not_num, col, "is a number", f"convert {col} to float (it holds text).")
         v = num.to_numpy(dtype=float)
         nan = np.isnan(v) & ~not_num
-        flag(nan, col, "is not NaN", f"drop runs without a measured {col} or fill them in.")
+        rows.flag(nan, col, "is not NaN", f"drop runs without a measured {col} or fill them in.")
         with np.errstate(invalid="ignore"):
             out = ~np.isnan(v) & ((v < lo) | (v > hi) | ~np.isfinite(v))
         rng = f"lies in [{lo:g}, {hi:g}]" if math.isfinite(hi) else f"is finite and >= {lo:g}"
-        flag(out, col, rng, fix)
+        rows.flag(out, col, rng, fix)
         df[col] = v
     for col in OPTIONAL_NUMERIC:
         if col not in df.columns:
             continue
         num = pd.to_numeric(df[col], errors="coerce")
         not_num = (num.isna() & df[col].notna()).to_numpy()
-        flag(not_num, col, "is a number", f"convert {col} to float or drop the column.")
+        rows.flag(not_num, col, "is a number", f"convert {col} to float or drop the column.")
         v = num.to_numpy(dtype=float)
         with np.errstate(invalid="ignore"):
             out = ~np.isnan(v) & ((v < 0) | ~np.isfinite(v))
-        flag(out, col, "is finite and >= 0 (NaN means not logged)", f"fix the {col} values or drop the column.")
+        rows.flag(out, col, "is finite and >= 0 (NaN means not logged)", f"fix the {col} values or drop the column.")
         df[col] = v
 
-    # one query id must mean one text and one task
-    ok = df[~bad]
+
+def _check_one_text_and_task_per_id(df: pd.DataFrame, rows: _RowProblems) -> None:
+    """One query id must mean one text and one task (among the rows not already flagged)."""
+    ok = df[~rows.bad]
     for col in ("query", "task"):
         n = ok.groupby("query_id", sort=False)[col].nunique()
         clash = n[n > 1]
         if len(clash):
             qid = clash.index[0]
             vals = ok.loc[ok["query_id"] == qid, col].unique()[:2].tolist()
-            mask = df["query_id"].isin(clash.index).to_numpy() & ~bad
-            problems.append(f"{len(clash)} query_id(s) have more than one {col}, e.g. {qid!r}: "
-                            f"{[v[:60] for v in vals]}. Rule: one query_id names one {col}. "
-                            "Fix: give different queries different ids (or omit query_id to hash the text).")
-            bad[mask] = True
-
-    if problems:
-        if not drop_invalid:
-            raise LogsError("invalid logs: " + " | ".join(problems) +
-                            " (or pass drop_invalid=True to drop these rows with a count)")
-        n_bad = int(bad.sum())
-        if n_bad == len(df):
-            raise LogsError(f"every one of the {len(df)} rows is invalid: " + " | ".join(problems))
-        warnings.warn(f"graphroute: dropped {n_bad} of {len(df)} invalid rows: " + " | ".join(problems),
-                      stacklevel=2)
-        df = df[~bad]
-    front = [c for c in CANONICAL if c in df.columns]
-    return df[front + [c for c in df.columns if c not in front]].reset_index(drop=True)
+            mask = df["query_id"].isin(clash.index).to_numpy() & ~rows.bad
+            rows.problems.append(f"{len(clash)} query_id(s) have more than one {col}, e.g. {qid!r}: "
+                                 f"{[v[:60] for v in vals]}. Rule: one query_id names one {col}. "
+                                 "Fix: give different queries different ids (or omit query_id to hash the text).")
+            rows.bad[mask] = True
 
 
 def aggregate_runs(logs: pd.DataFrame) -> pd.DataFrame:

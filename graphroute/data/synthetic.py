@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from graphroute.data.logs import DEFAULT_AGENT
 from graphroute.errors import ConfigError
 
 __all__ = ["SyntheticData", "make_synthetic"]
@@ -53,6 +54,45 @@ def _words(rng: np.random.Generator, n: int) -> list[str]:
     return sorted(out)
 
 
+def _check_sizes(density: float, **sizes: int) -> None:
+    for name, v in sizes.items():
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise ConfigError(f"{name}={v!r} must be an integer >= 1.")
+    if not 0 < density <= 1:
+        raise ConfigError(f"density={density!r} must lie in (0, 1]: it is the share of runs logged.")
+
+
+def _models(rng: np.random.Generator, n_models: int, n_tasks: int):
+    """Models: price grows with strength; each has a specialist task. (strength, price_in, price_out,
+    specialty [M], skill [M, T], speed [M] output tokens per second)."""
+    strength = np.sort(rng.normal(0.0, 1.0, n_models)) if n_models > 1 else np.zeros(1)
+    price_in = np.round(0.1 * np.exp(1.2 * (strength - strength.min())), 4)  # USD / 1M tokens
+    price_out = np.round(price_in * rng.choice([2.0, 3.0, 4.0], n_models), 4)
+    specialty = rng.integers(0, n_tasks, n_models)
+    skill = np.repeat(strength[:, None], n_tasks, axis=1)  # (models, tasks)
+    skill[np.arange(n_models), specialty] += 1.5
+    speed = rng.uniform(40, 120, n_models)  # output tokens per second
+    return strength, price_in, price_out, specialty, skill, speed
+
+
+def _agents(rng: np.random.Generator, n_agents: int, n_tasks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Agents after the first help on some tasks and multiply tokens: (gain [A, T], token multiplier [A])."""
+    agent_gain = np.zeros((n_agents, n_tasks))
+    token_mult = np.ones(n_agents)
+    for a in range(1, n_agents):
+        agent_gain[a] = np.where(rng.random(n_tasks) < 0.5, 1.0, -0.3)
+        token_mult[a] = float(rng.choice([2.0, 4.0, 8.0]))
+    return agent_gain, token_mult
+
+
+def _agent_cards(names: list[str], token_mult: np.ndarray, gain: np.ndarray, task_names: list[str]) -> list[dict]:
+    return [{"name": names[a],
+             "description": "answer directly" if a == 0 else
+             f"a strategy using {token_mult[a]:g}x the tokens, helping on "
+             f"{', '.join(t for t, g in zip(task_names, gain[a]) if g > 0) or 'no task'}"}
+            for a in range(len(names))]
+
+
 def make_synthetic(n_queries: int = 60, n_models: int = 3, n_agents: int = 1, n_tasks: int = 3,
                    density: float = 1.0, seed: int = 0, *, binary: bool = True,
                    words_per_task: int = 24, query_words: int = 10) -> SyntheticData:
@@ -66,11 +106,7 @@ def make_synthetic(n_queries: int = 60, n_models: int = 3, n_agents: int = 1, n_
     seed : the same seed gives the same frame, bit for bit.
     binary : 0/1 effect (True) or the success probability (False).
     """
-    for name, v in (("n_queries", n_queries), ("n_models", n_models), ("n_agents", n_agents), ("n_tasks", n_tasks)):
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ConfigError(f"{name}={v!r} must be an integer >= 1.")
-    if not 0 < density <= 1:
-        raise ConfigError(f"density={density!r} must lie in (0, 1]: it is the share of runs logged.")
+    _check_sizes(n_queries=n_queries, n_models=n_models, n_agents=n_agents, n_tasks=n_tasks, density=density)
     rng = np.random.default_rng(seed)
 
     # tasks: a vocabulary each, plus a shared pool of common words
@@ -79,23 +115,10 @@ def make_synthetic(n_queries: int = 60, n_models: int = 3, n_agents: int = 1, n_
     task_vocab = np.array(vocab).reshape(n_tasks, words_per_task)
     task_names = [f"task_{i}" for i in range(n_tasks)]
 
-    # models: price grows with strength; each has a specialist task
-    strength = np.sort(rng.normal(0.0, 1.0, n_models)) if n_models > 1 else np.zeros(1)
-    price_in = np.round(0.1 * np.exp(1.2 * (strength - strength.min())), 4)  # USD / 1M tokens
-    price_out = np.round(price_in * rng.choice([2.0, 3.0, 4.0], n_models), 4)
-    specialty = rng.integers(0, n_tasks, n_models)
-    skill = np.repeat(strength[:, None], n_tasks, axis=1)  # (models, tasks)
-    skill[np.arange(n_models), specialty] += 1.5
-    speed = rng.uniform(40, 120, n_models)  # output tokens per second
+    strength, price_in, price_out, specialty, skill, speed = _models(rng, n_models, n_tasks)
     model_names = [f"model_{i}" for i in range(n_models)]
-
-    # agents: "direct" first; others help on some tasks and multiply tokens
-    agent_names = ["direct"] + [f"agent_{i}" for i in range(1, n_agents)]
-    agent_gain = np.zeros((n_agents, n_tasks))
-    token_mult = np.ones(n_agents)
-    for a in range(1, n_agents):
-        agent_gain[a] = np.where(rng.random(n_tasks) < 0.5, 1.0, -0.3)
-        token_mult[a] = float(rng.choice([2.0, 4.0, 8.0]))
+    agent_gain, token_mult = _agents(rng, n_agents, n_tasks)
+    agent_names = [DEFAULT_AGENT] + [f"agent_{i}" for i in range(1, n_agents)]  # the plain call first
 
     # queries: a task, a difficulty, a sentence
     q_task = rng.integers(0, n_tasks, n_queries)
@@ -140,13 +163,8 @@ def make_synthetic(n_queries: int = 60, n_models: int = 3, n_agents: int = 1, n_
                "description": f"synthetic model {m}: general strength {strength[m]:+.2f}, "
                               f"strongest on {task_names[specialty[m]]}",
                "price_in": float(price_in[m]), "price_out": float(price_out[m])} for m in range(n_models)]
-    agents = [{"name": agent_names[a],
-               "description": "answer directly" if a == 0 else
-               f"a strategy using {token_mult[a]:g}x the tokens, helping on "
-               f"{', '.join(t for t, g in zip(task_names, agent_gain[a]) if g > 0) or 'no task'}"}
-              for a in range(n_agents)]
-    tasks = [{"name": t, "description": f"questions about {' '.join(task_vocab[i][:4])}"}
-             for i, t in enumerate(task_names)]
-    return SyntheticData(logs=logs, models=models, agents=agents, tasks=tasks,
+    return SyntheticData(logs=logs, models=models, agents=_agent_cards(agent_names, token_mult, agent_gain, task_names),
+                         tasks=[{"name": t, "description": f"questions about {' '.join(task_vocab[i][:4])}"}
+                                for i, t in enumerate(task_names)],
                          skill=pd.DataFrame(skill, index=model_names, columns=task_names),
                          difficulty=pd.Series(difficulty, index=qids))
