@@ -392,3 +392,14 @@ def test_saved_cache_path_is_never_used(saved: Path, tmp_path: Path) -> None:
     assert loaded.cache_dir is None  # the default cache of this machine, not a path from the file
     assert gr.load(d, cache_dir=str(tmp_path / "mine")).cache_dir == str(tmp_path / "mine")
     assert not elsewhere.exists()
+
+
+def test_weight_shapes_checked_at_load_are_the_networks() -> None:
+    """load() checks saved weights without building torch modules: NetConfig.param_shapes must be
+    exactly RouterNet's state_dict (names and shapes), for any width, depth and target count."""
+    from graphroute.graph.schema import EDGE_DIMS, EDGE_TYPES
+    from graphroute.nn import NetConfig, RouterNet
+
+    for cfg in (NetConfig(text_dim=16, hidden=8, layers=1), NetConfig(text_dim=24, hidden=4, layers=3, n_targets=3)):
+        net = RouterNet(cfg, EDGE_TYPES, EDGE_DIMS)
+        assert cfg.param_shapes(EDGE_TYPES, EDGE_DIMS) == {k: tuple(v.shape) for k, v in net.state_dict().items()}

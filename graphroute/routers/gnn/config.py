@@ -8,24 +8,21 @@ parameter's value lives here, each error naming the value, the rule and the fix.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
+from graphroute.embed import DEFAULT_EMBEDDER
 from graphroute.errors import ConfigError
 from graphroute.graph.index import SEARCH_MODES
 
-__all__ = ["RouterConfig", "DEFAULT_CACHE"]
-
-DEFAULT_CACHE = Path(os.environ.get("GRAPHROUTE_CACHE", Path.home() / ".cache" / "graphroute"))
+__all__ = ["RouterConfig"]
 
 
 @dataclass(frozen=True)
 class RouterConfig:
-    """Every default of ``Router`` lives here (``Router.__init__`` repeats them as its signature)."""
+    """Every default of ``Router`` lives here (``Router.__init__``'s signature reads them)."""
 
-    embedder: Any = "minilm"  # text embedder name ("minilm", "minilm-static", "hash") or an Embedder
+    embedder: Any = DEFAULT_EMBEDDER  # text embedder name ("minilm", "minilm-static", "hash") or an Embedder
     hidden: int = 64  # node representation width
     layers: int = 2  # message-passing rounds; 2 reaches model -> query -> model
     k_neighbors: int = 10  # query-query neighbours per query
@@ -43,7 +40,7 @@ class RouterConfig:
     n_ensemble: int = 1  # members trained from different seeds and averaged
     strip_boilerplate: bool = True  # learn and strip per-task shared prompt prefixes before embedding
     neighbor_search: str = "auto"  # "exact", "ivf" or "auto" (ivf from index.IVF_MIN_KEYS queries)
-    cache_dir: Any = None  # embedding cache: None = $GRAPHROUTE_CACHE or ~/.cache/graphroute, False = none
+    cache_dir: Any = None  # embedding cache: None = graphroute.embed.default_cache_dir(), False = none
     seed: int = 0  # every random choice derives from it
     progress: bool | None = None  # progress bar: None = for long fits, on a terminal or in a notebook
 
@@ -98,6 +95,3 @@ class RouterConfig:
     def k0(self) -> int:
         """Neighbours kept per known query: more than ``k_neighbors``, so that a context subset still has k."""
         return max(3 * self.k_neighbors, self.k_neighbors + 20)
-
-    def cache_path(self) -> Path | None:
-        return None if self.cache_dir is False else Path(self.cache_dir or DEFAULT_CACHE)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from graphroute.data.catalog import Catalog
-from graphroute.embed import EMBEDDERS, Embedder
+from graphroute.embed import EMBEDDERS, Embedder, parse_spec
 from graphroute.errors import ConfigError, RouterFileError
 from graphroute.graph.arrays import GraphArrays
 from graphroute.graph.index import IVFIndex, resolve_mode
@@ -316,11 +316,9 @@ def _node_states(h: dict[str, np.ndarray], graph: GraphArrays, cfg: NetConfig) -
 def _check_saved_embedder(path: Path, spec) -> None:
     """A saved embedder must be a registered name with integer options only (e.g. "hash:dim=32"): a
     string option could be a path, and a saved router must not make load() read files outside it."""
-    from graphroute.embed import _parse_spec
-
     if not isinstance(spec, str):
         raise RouterFileError(f"{path}: saved embedder {spec!r} is not a name. Pass embedder= to load().")
-    base, kwargs = _parse_spec(spec)
+    base, kwargs = parse_spec(spec)
     if base not in EMBEDDERS:
         raise RouterFileError(f"{path} was saved with embedder {spec!r}, which is not registered here (valid: "
                               f"{sorted(EMBEDDERS)}). Register it with graphroute.embed.register_embedder before "

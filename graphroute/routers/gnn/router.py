@@ -25,9 +25,9 @@ from graphroute.graph.arrays import GraphArrays
 from graphroute.graph.index import IVFIndex, is_stale, resolve_mode, top_k
 from graphroute.graph.schema import PAIR_FEATURES
 from graphroute.nn.config import NetConfig
-from graphroute.routers.base import BaseRouter, check_queries
+from graphroute.routers.base import BaseRouter, check_queries, embed_cache_dir
 from graphroute.routers.gnn import serving
-from graphroute.routers.gnn.config import DEFAULT_CACHE, RouterConfig
+from graphroute.routers.gnn.config import RouterConfig
 from graphroute.selection import Objective, Selection, pick, rank_arrays, task_bounds
 
 __all__ = ["Router"]
@@ -35,6 +35,7 @@ __all__ = ["Router"]
 # {id(router): Live} per thread: one public call (select, predict, ...) reads one state throughout
 _PINNED = threading.local()
 PREDICT_BLOCK = 2048  # queries embedded and decoded together in predict()
+_D = RouterConfig  # the defaults
 
 
 class Router(BaseRouter):
@@ -60,18 +61,22 @@ class Router(BaseRouter):
             query; "ivf" searches an inverted-file index (graphroute.graph.index: ~√N cells, the best few
             scanned exactly; approximate, much faster on large logs); "auto" is exact below
             ``index.IVF_MIN_KEYS`` (50k) logged queries and IVF from there.
-        cache_dir: embedding cache (None: $GRAPHROUTE_CACHE or ~/.cache/graphroute; False: none).
+        cache_dir: embedding cache (None: ``graphroute.embed.default_cache_dir()``, i.e. $GRAPHROUTE_CACHE or
+            ~/.cache/graphroute; False: none).
         seed: every random choice derives from it.
         progress: a progress bar while fitting (None: for long fits); shown only on a terminal or in a notebook.
     """
 
-    def __init__(self, *, embedder: str | Embedder = "minilm", hidden: int = 64, layers: int = 2,
-                 k_neighbors: int = 10, knn_temperature: float = 0.05, epochs: int = 300, lr: float = 3e-3,
-                 weight_decay: float = 1e-5, dropout: float = 0.1, patience: int = 40,
-                 target_fraction: float = 0.3, fewshot_fraction: float = 0.2, fewshot_max: int = 50,
-                 validation_fraction: float = 0.1, max_epoch_edges: int | None = 250_000, n_ensemble: int = 1,
-                 strip_boilerplate: bool = True, neighbor_search: str = "auto",
-                 cache_dir: str | Path | bool | None = None, seed: int = 0, progress: bool | None = None) -> None:
+    # every default is RouterConfig's (one place); the signature reads them so that help() shows the values
+    def __init__(self, *, embedder: str | Embedder = _D.embedder, hidden: int = _D.hidden, layers: int = _D.layers,
+                 k_neighbors: int = _D.k_neighbors, knn_temperature: float = _D.knn_temperature,
+                 epochs: int = _D.epochs, lr: float = _D.lr, weight_decay: float = _D.weight_decay,
+                 dropout: float = _D.dropout, patience: int = _D.patience, target_fraction: float = _D.target_fraction,
+                 fewshot_fraction: float = _D.fewshot_fraction, fewshot_max: int = _D.fewshot_max,
+                 validation_fraction: float = _D.validation_fraction, max_epoch_edges: int | None = _D.max_epoch_edges,
+                 n_ensemble: int = _D.n_ensemble, strip_boilerplate: bool = _D.strip_boilerplate,
+                 neighbor_search: str = _D.neighbor_search, cache_dir: str | Path | bool | None = _D.cache_dir,
+                 seed: int = _D.seed, progress: bool | None = _D.progress) -> None:
         self.embedder = embedder
         self.hidden = hidden
         self.layers = layers
@@ -110,8 +115,7 @@ class Router(BaseRouter):
 
     def _embedder(self) -> Embedder:
         if not hasattr(self, "embedder_"):
-            cache = None if self.cache_dir is False else (self.cache_dir or DEFAULT_CACHE)
-            self.embedder_ = get_embedder(self.embedder, cache_dir=cache)
+            self.embedder_ = get_embedder(self.embedder, cache_dir=embed_cache_dir(self.cache_dir))
         return self.embedder_
 
     def _embed(self, texts: list[str]) -> np.ndarray:
