@@ -7,26 +7,24 @@ import argparse
 __all__ = ["positive_int", "non_negative_int", "port", "weights", "library_default", "names"]
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (argparse type)."""
+def _integer_at_least(text: str, lowest: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}")
+        value = lowest - 1
+    if value < lowest:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {lowest}; got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    return _integer_at_least(text, 1)
 
 
 def non_negative_int(text: str) -> int:
     """An integer >= 0 (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}")
-    return value
+    return _integer_at_least(text, 0)
 
 
 def port(text: str) -> int:

@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from graphroute.embed import default_cache_dir
+from graphroute.data.text import strip_prefixes
+from graphroute.embed import Embedder, default_cache_dir, get_embedder
 from graphroute.errors import ConfigError, NotFittedError
 from graphroute.selection import DEFAULT_EVIDENCE, Objective, Selection, cost_ranges, pick, rank_candidates
 from graphroute.data.text import valid_unicode
 
-__all__ = ["BaseRouter", "clone", "check_queries", "cost_ranges", "embed_cache_dir"]
+__all__ = ["BaseRouter", "QueryEmbedding", "clone", "check_queries", "cost_ranges", "embed_cache_dir"]
 
 
 def embed_cache_dir(cache_dir: str | Path | bool | None) -> str | Path | None:
@@ -58,6 +59,28 @@ def check_queries(queries: str | Sequence[str], tasks: str | Sequence[str | None
         raise ConfigError(f"tasks has {len(tasks)} entries but there are {len(queries)} queries; "
                           "give one task per query, a single task for all, or None.")
     return queries, tasks
+
+
+class QueryEmbedding:
+    """How a router reads query text (the graph router and the text baselines alike).
+
+    Needs the parameters ``embedder`` (a name or an Embedder) and ``cache_dir`` (see
+    ``embed_cache_dir``), and ``prefixes_`` (the learned boilerplate prefixes, set at fit).
+    """
+
+    embedder: str | Embedder
+    cache_dir: str | Path | bool | None
+    prefixes_: list[str]
+
+    def _embedder(self) -> Embedder:
+        if not hasattr(self, "embedder_"):
+            self.embedder_ = get_embedder(self.embedder, cache_dir=embed_cache_dir(self.cache_dir))
+        return self.embedder_
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """Query embeddings [Q, D] float32, after stripping the learned boilerplate prefixes."""
+        stripped = [strip_prefixes(t, self.prefixes_) for t in texts]
+        return np.asarray(self._embedder().encode(stripped), dtype=np.float32)
 
 
 class BaseRouter(ABC):

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from graphroute.data.logs import aggregate_runs, validate_logs
-from graphroute.data.text import learn_prefixes, strip_prefixes
-from graphroute.embed import Embedder, get_embedder
+from graphroute.data.text import learn_prefixes
+from graphroute.embed import Embedder
 from graphroute.errors import ConfigError
-from graphroute.routers.base import BaseRouter, embed_cache_dir
+from graphroute.routers.base import BaseRouter, QueryEmbedding
 from graphroute.selection import ALL_TASKS, DEFAULT_EVIDENCE, cost_ranges
 
 __all__ = ["ALL_TASKS", "TASK_VOTERS", "OutcomeTable", "TableRouter", "TextRouter", "check_int", "check_number",
@@ -184,21 +183,10 @@ class TableRouter(BaseRouter):
         return per_task(self.task_cost_, self.pair_cost_, task_idx)
 
 
-class TextRouter(TableRouter):
+class TextRouter(QueryEmbedding, TableRouter):
     """A baseline that reads query text through an embedder (same text handling as the graph router)."""
 
-    embedder: str | Embedder
     strip_boilerplate: bool
-    cache_dir: str | Path | bool | None
-
-    def _embedder(self) -> Embedder:
-        if not hasattr(self, "embedder_"):
-            self.embedder_ = get_embedder(self.embedder, cache_dir=embed_cache_dir(self.cache_dir))
-        return self.embedder_
-
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        stripped = [strip_prefixes(t, self.prefixes_) for t in texts]
-        return np.asarray(self._embedder().encode(stripped), dtype=np.float32)  # [n, D]
 
     def _fit_text(self, table: OutcomeTable) -> np.ndarray:
         """Embed the training queries (learning boilerplate prefixes first); returns [N, D]."""

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphroute.embed import DEFAULT_EMBEDDER, Embedder
-from graphroute.routers.baselines.common import TASK_VOTERS, TextRouter, check_int, check_number, check_seed
-from graphroute.routers.fitting import train_minibatch, validation_split
+from graphroute.routers.baselines.common import TASK_VOTERS
+from graphroute.routers.baselines.minibatch import MinibatchRouter
 
 __all__ = ['MFRouter']
 
@@ -34,7 +34,7 @@ class _MFNet(nn.Module):
         return self.out(z[:, None, :] * v[None, :, :]).squeeze(-1) + self.bias
 
 
-class MFRouter(TextRouter):
+class MFRouter(MinibatchRouter):
     """Matrix factorisation (RouteLLM's MF idea) from query embeddings to each pair's effect.
 
     score(q, p) = w^T (v_p ⊙ (W q_emb)) + b_p with a learned vector v_p per pair (v_p unit-length
@@ -63,12 +63,7 @@ class MFRouter(TextRouter):
         self.seed = seed
 
     def _check_params(self) -> None:
-        for name in ("dim", "epochs", "batch_size", "patience"):
-            check_int("MFRouter", name, getattr(self, name), 1)
-        check_number("MFRouter", "lr", self.lr, 0.0, open_lo=True)
-        check_number("MFRouter", "weight_decay", self.weight_decay, 0.0)
-        check_number("MFRouter", "validation_fraction", self.validation_fraction, 0.0, 0.9)
-        check_seed("MFRouter", self.seed)
+        self._check_training_params("dim")
 
     def fit(self, logs, models=None, agents=None, tasks=None) -> MFRouter:
         """Embed the training queries and learn the factors (cards are not used)."""
@@ -87,10 +82,7 @@ class MFRouter(TextRouter):
             m = mask[rows]
             return F.binary_cross_entropy_with_logits(self.net_(x[rows])[m], eff[rows][m])
 
-        tr, va = validation_split(len(t.query_ids), self.validation_fraction, self.seed)
-        self.history_ = train_minibatch(self.net_, loss_fn, tr, va, epochs=self.epochs, lr=self.lr,
-                                         weight_decay=self.weight_decay, patience=self.patience,
-                                         batch_size=self.batch_size, seed=self.seed)
+        self.history_ = self._train(self.net_, loss_fn, len(t.query_ids))
         return self
 
     def _predict_arrays(self, queries: list[str], tasks: list[str | None]) -> dict[str, np.ndarray]:

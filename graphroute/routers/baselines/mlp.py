@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphroute.embed import DEFAULT_EMBEDDER, Embedder
-from graphroute.routers.baselines.common import TASK_VOTERS, TextRouter, check_int, check_number, check_seed
-from graphroute.routers.fitting import train_minibatch, validation_split
+from graphroute.routers.baselines.common import TASK_VOTERS, check_number
+from graphroute.routers.baselines.minibatch import MinibatchRouter
 
 __all__ = ['MLPRouter']
 
@@ -35,7 +35,7 @@ class _CostScale:
         return np.maximum(np.exp(z * self.scale + self.loc) - self.eps, 0.0)
 
 
-class MLPRouter(TextRouter):
+class MLPRouter(MinibatchRouter):
     """An MLP from the query embedding to every pair's effect (sigmoid) and log cost.
 
     Trained on logged pairs only (masked BCE for effect, MSE for standardised log cost), with
@@ -64,13 +64,8 @@ class MLPRouter(TextRouter):
         self.seed = seed
 
     def _check_params(self) -> None:
-        for name in ("hidden", "epochs", "batch_size", "patience"):
-            check_int("MLPRouter", name, getattr(self, name), 1)
-        check_number("MLPRouter", "lr", self.lr, 0.0, open_lo=True)
-        check_number("MLPRouter", "weight_decay", self.weight_decay, 0.0)
+        self._check_training_params("hidden")
         check_number("MLPRouter", "dropout", self.dropout, 0.0, 1.0, open_hi=True)
-        check_number("MLPRouter", "validation_fraction", self.validation_fraction, 0.0, 0.9)
-        check_seed("MLPRouter", self.seed)
 
     def fit(self, logs, models=None, agents=None, tasks=None) -> MLPRouter:
         """Embed the training queries and train the MLP (cards are not used)."""
@@ -95,10 +90,7 @@ class MLPRouter(TextRouter):
             return (F.binary_cross_entropy_with_logits(out[:, :n_p][m], eff[rows][m])
                     + F.mse_loss(out[:, n_p:][m], cz[rows][m]))
 
-        tr, va = validation_split(len(t.query_ids), self.validation_fraction, self.seed)
-        self.history_ = train_minibatch(self.net_, loss_fn, tr, va, epochs=self.epochs, lr=self.lr,
-                                         weight_decay=self.weight_decay, patience=self.patience,
-                                         batch_size=self.batch_size, seed=self.seed)
+        self.history_ = self._train(self.net_, loss_fn, len(t.query_ids))
         return self
 
     def _predict_arrays(self, queries: list[str], tasks: list[str | None]) -> dict[str, np.ndarray]:
