@@ -8,6 +8,7 @@ same input. tests/test_browser.py runs the real command in Chromium.
 from __future__ import annotations
 
 import pkgutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -191,7 +192,7 @@ def test_add_model_form(synthetic):
     standing = [d.value for d in at.dataframe if "chosen_share" in d.value.columns][0]
     assert "model_3" in set(standing["model"]) and set(standing["task"]) == {"task_0", "task_1"}
     assert "4 models" in at.sidebar.caption[0].value and "model_3" in at.sidebar.caption[1].value
-    assert "model_3" not in synthetic["router"].state_.model_names  # only the session's copy grew
+    assert "model_3" not in synthetic["router"].graph_.model_names  # only the session's copy grew
 
     # the new model is a candidate when routing, at once
     _route(at, "the what of kalo mire sati vozeru")
@@ -242,6 +243,13 @@ def test_the_launchers_folder_shadows_nothing():
     for script in (launch.SCRIPT, Path(__file__).resolve().parents[1] / "app" / "explorer.py"):
         assert script.is_file()
         assert [m.name for m in pkgutil.iter_modules([str(script.parent)])] == [script.stem]
+
+
+def test_the_launcher_module_imports_neither_streamlit_nor_the_page():
+    code = ("import sys, graphroute.app.launch; "
+            "print(sorted(m for m in ('streamlit', 'graphroute.app.page', 'graphroute.app.compute') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_cli_app_delegates_to_the_launcher(synthetic, monkeypatch):

@@ -39,7 +39,7 @@ def open_router(path: str | None) -> gr.Router:
 
 def describe(router: gr.Router) -> str:
     """One line: how many models, agents, tasks and past queries the router knows."""
-    state = router.state_
+    state = router.graph_
     lat = "predicts latency" if router.has_latency else "no latency"
     return (f"{len(state.model_names)} models, {len(state.agent_names)} agent(s), {len(state.task_names)} tasks, "
             f"{state.n_queries:,} past queries; {lat}")
@@ -47,7 +47,7 @@ def describe(router: gr.Router) -> str:
 
 def node_key(router: gr.Router) -> tuple:
     """What identifies the router's current graph (node names and outcome count), for caching."""
-    state = router.state_
+    state = router.graph_
     return (tuple(state.task_names), tuple(state.model_names), tuple(state.agent_names), state.n_queries,
             int(state.out_query.shape[0]))
 
@@ -117,7 +117,7 @@ def pareto(router: gr.Router, logs: pd.DataFrame) -> dict:
         raise gr.ConfigError(f"None of the held-out logs' (model, agent) pairs is one the router can choose (it "
                              f"knows {sorted(known)[:6]}...). Evaluate on logs of the router's own models.")
     queries = table.drop_duplicates("query_id")[["query_id", "query", "task"]].reset_index(drop=True)
-    tasks = [t if t in router.state_.task_names else None for t in queries["task"]]
+    tasks = [t if t in router.graph_.task_names else None for t in queries["task"]]
     pred = router.predict(queries["query"].tolist(), tasks=tasks)
     pred["query_id"] = queries["query_id"].to_numpy()[pred["query_index"].to_numpy()]
     lambdas = lambda_grid(pred, table)
@@ -129,7 +129,7 @@ def pareto(router: gr.Router, logs: pd.DataFrame) -> dict:
         if g["query_id"].nunique() == n_q:  # a single model is scored on the same queries as the router
             cost, effect = quality_cost(table, single_choices(table, m, a))
             singles.append({"model": m, "agent": a, "cost": cost, "effect": effect})
-    in_graph = int(queries["query_id"].isin(set(router.state_.query_ids)).sum())
+    in_graph = int(queries["query_id"].isin(set(router.graph_.query_ids)).sum())
     return {"sweep": points, "singles": pd.DataFrame(singles, columns=["model", "agent", "cost", "effect"]),
             "summary": summary, "n_queries": n_q, "in_graph": in_graph}
 
@@ -137,12 +137,12 @@ def pareto(router: gr.Router, logs: pd.DataFrame) -> dict:
 # ------------------------------------------------------------------------------------ graph
 def edge_stats(router: gr.Router) -> pd.DataFrame:
     """Outcome edges of the router's graph summed up per (task, model, agent): runs, mean effect, mean cost."""
-    state = router.state_
+    state = router.graph_
     frame = pd.DataFrame({
-        "task": np.asarray(state.task_names, dtype=object)[state.query_task[state.out_query].numpy()],
-        "model": np.asarray(state.model_names, dtype=object)[state.out_model.numpy()],
-        "agent": np.asarray(state.agent_names, dtype=object)[state.out_agent.numpy()],
-        "effect": state.out_effect.numpy(), "cost": state.out_cost.numpy(),
+        "task": np.asarray(state.task_names, dtype=object)[np.asarray(state.query_task)[state.out_query]],
+        "model": np.asarray(state.model_names, dtype=object)[np.asarray(state.out_model)],
+        "agent": np.asarray(state.agent_names, dtype=object)[np.asarray(state.out_agent)],
+        "effect": np.asarray(state.out_effect), "cost": np.asarray(state.out_cost),
     })
     cols = ["task", "model", "agent", "runs", "mean_effect", "mean_cost"]
     if frame.empty:
@@ -155,9 +155,9 @@ def edge_stats(router: gr.Router) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------ new models
 def standing_queries(router: gr.Router, per_task: int = STANDING_QUERIES, seed: int = 0) -> pd.DataFrame:
     """A seeded sample of the router's past queries, ``per_task`` of each task (query, task)."""
-    state = router.state_
+    state = router.graph_
     frame = pd.DataFrame({"query": state.query_texts,
-                          "task": np.asarray(state.task_names, dtype=object)[state.query_task.numpy()]})
+                          "task": np.asarray(state.task_names, dtype=object)[np.asarray(state.query_task)]})
     parts = [g.sample(min(per_task, len(g)), random_state=seed) for _, g in frame.groupby("task", sort=True)]
     return pd.concat(parts, ignore_index=True) if parts else frame
 

@@ -53,7 +53,7 @@ def graph_figure(router: gr.Router, color_by: str = "mean_effect", highlight: Se
 
     if color_by not in ("mean_effect", "mean_cost"):
         raise gr.ConfigError(f"color_by must be 'mean_effect' or 'mean_cost'; got {color_by!r}.")
-    state = router.state_
+    state = router.graph_
     stats = edge_stats(router)
     # run-weighted sums, so that merging (task, model, agent) rows into an edge keeps true means
     stats = stats.assign(sum_effect=stats["runs"] * stats["mean_effect"], sum_cost=stats["runs"] * stats["mean_cost"])

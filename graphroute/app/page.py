@@ -128,7 +128,7 @@ def _route_tab(router, weights: dict, budget: float | None) -> None:
     ss = st.session_state
     query = st.text_area("Query", key="query", height=90,
                          placeholder="e.g. What is the capital of Australia? A) Sydney B) Canberra")
-    tasks = ["(infer from similar past queries)"] + list(router.state_.task_names)
+    tasks = ["(infer from similar past queries)"] + list(router.graph_.task_names)
     task = st.selectbox("Task", tasks, key="task")
     if st.button("Route", key="route", type="primary"):
         ss.routed = True
@@ -269,7 +269,7 @@ def _routerbench_fits(router) -> bool:
         gr.data_dir()
     except gr.DataNotFoundError:
         return False
-    return bool(set(_cached_routerbench()["model"]) & set(router.state_.model_names))
+    return bool(set(_cached_routerbench()["model"]) & set(router.graph_.model_names))
 
 
 @st.cache_data(show_spinner="predicting the held-out queries...", max_entries=8)
