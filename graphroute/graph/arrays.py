@@ -127,11 +127,7 @@ class GraphArrays:
         all_cz = tot_cz.sum() / np.maximum(tot_cnt.sum(), F32(1))
         sh = F32(SHRINK)
         pair_eff = (tot_eff + sh * all_eff) / (tot_cnt + sh)
-        n_t, n_p = len(self.task_names), eff.shape[1]
-        t_cnt, t_eff, t_cz = (np.zeros((n_t, n_p), F32) for _ in range(3))
-        np.add.at(t_cnt, self.query_task, cnt)
-        np.add.at(t_eff, self.query_task, eff * cnt)
-        np.add.at(t_cz, self.query_task, cz * cnt)
+        t_cnt, t_eff, t_cz = self._per_task(cnt, eff * cnt, cz * cnt)  # [T, P] each
         n_task = t_cnt.sum(1)  # [T]
         task_all_eff = (t_eff.sum(1) + sh * all_eff) / (n_task + sh)
         task_all_cz = (t_cz.sum(1) + sh * all_cz) / (n_task + sh)
@@ -145,6 +141,21 @@ class GraphArrays:
                             task_eff=((t_eff + sh * prior_eff) / (t_cnt + sh)).astype(F32),
                             task_cz=((t_cz + sh * prior_cz) / (t_cnt + sh)).astype(F32),
                             log_t_cnt=(np.log1p(t_cnt) / F32(10)).astype(F32))
+
+    def _per_task(self, *mats: np.ndarray) -> list[np.ndarray]:
+        """Each [N, P] matrix summed over the queries of each task: [T, P] (one pass over sorted rows)."""
+        n_t = len(self.task_names)
+        order = np.argsort(self.query_task, kind="stable")
+        counts = np.bincount(self.query_task, minlength=n_t)
+        ends = np.cumsum(counts)
+        starts = ends - counts
+        out = []
+        for m in mats:
+            sums, sorted_m = np.zeros((n_t, m.shape[1]), F32), m[order]
+            for t in np.flatnonzero(counts):  # tasks with queries
+                sums[t] = sorted_m[starts[t]:ends[t]].sum(0)
+            out.append(sums)
+        return out
 
     def _price_offset(self, resid_cz: np.ndarray, tot_cnt: np.ndarray) -> np.ndarray:
         """``GraphState._price_offset`` in numpy: the pairs' cost offset as their model's price predicts it."""

@@ -254,7 +254,7 @@ class Router(BaseRouter):
     def has_latency(self) -> bool:
         return bool(getattr(self, "has_latency_", False))
 
-    def _search_mode(self, state=None) -> str:
+    def _search_mode(self) -> str:
         """"exact" or "ivf" for the current state (``neighbor_search`` resolved against its size)."""
         return self._current().mode
 
