@@ -85,7 +85,9 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
 
         app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["authorization", "content-type", "x-graphroute-weights"])
-    app.add_middleware(GuardMiddleware, max_body_bytes=config.max_body_bytes, engine=engine, metrics=metrics)
+    counters = {"/v1/route": engine, "/v1/route:batch": engine, "/v1/feedback": app.state.feedback,
+                "/v1/feedback:batch": app.state.feedback}
+    app.add_middleware(GuardMiddleware, max_body_bytes=config.max_body_bytes, counters=counters, metrics=metrics)
     if config.workers > 1:
         _exit_with_parent()
     return app

@@ -258,13 +258,6 @@ class RoutingEngine:
                 if job.record and not isinstance(res, Exception):
                     results[i] = err
 
-    def record_decision(self, result: dict, query: str, objective: dict, source: str) -> str:
-        """Store one decision made outside the batch (the proxy's, once an upstream answered); its id."""
-        result["decision_id"] = new_decision_id()
-        job = _Job([query], [None], objective, 0, True, source, None, None)  # type: ignore[arg-type]
-        self.store_sync().add_decisions([_decision(result, query, job, result.get("generation", 0))])
-        return result["decision_id"]
-
     def store_sync(self) -> Store:
         """A store connection for the calling thread (sqlite3 connections belong to one thread)."""
         local = self.__dict__.setdefault("_local", threading.local())

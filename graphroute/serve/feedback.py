@@ -12,6 +12,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 
 import graphroute as gr
 
@@ -26,12 +27,14 @@ __all__ = ["FeedbackWriter"]
 
 log = logging.getLogger("graphroute.serve")
 _MAX_GROUP = 2000  # outcomes per transaction
+_GROUP_WAIT_S = 0.002  # how long a group waits for feedback requests already arriving
 
 
 class FeedbackWriter:
     def __init__(self, config: ServeConfig, engine: RoutingEngine, metrics: Metrics) -> None:
         self.config, self.engine, self.metrics = config, engine, metrics
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.incoming = 0  # feedback requests received but not yet queued (counted by the middleware)
 
     def start(self) -> None:
         self.store = Store(self.config.db, durability=self.config.durability)
@@ -40,10 +43,12 @@ class FeedbackWriter:
     def stop(self) -> None:
         self._queue.put(None)
 
-    async def submit(self, items: list[FeedbackRequest]) -> list[int]:
+    async def submit(self, items: list[FeedbackRequest], counted: bool = False) -> list[int]:
         """Store ``items`` (all or none); their outcome ids once committed."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
+        if counted:
+            self.incoming -= 1
         self._queue.put((items, loop, fut))
         return await fut
 
@@ -53,11 +58,18 @@ class FeedbackWriter:
             if first is None:
                 return
             group, n = [first], len(first[0])
+            deadline = time.perf_counter() + _GROUP_WAIT_S
             while n < _MAX_GROUP:
                 try:
                     nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+                except queue.Empty:  # wait a little only for requests already arriving: an fsync costs more
+                    left = deadline - time.perf_counter()
+                    if self.incoming <= 0 or left <= 0:
+                        break
+                    try:
+                        nxt = self._queue.get(timeout=left)
+                    except queue.Empty:
+                        break
                 if nxt is None:
                     self._queue.put(None)
                     break
@@ -85,6 +97,7 @@ class FeedbackWriter:
         flat = [o for r in rows if not isinstance(r, Exception) for o in r]
         new_ids = iter(self.store.add_outcomes(flat) if flat else [])
         self.metrics.feedback.inc(len(flat))
+        self.metrics.feedback_group.observe(len(flat))
         return [r if isinstance(r, Exception) else [next(new_ids) for _ in r] for r in rows]
 
     def _outcome(self, live, i: int, it: FeedbackRequest, decisions: dict, n: int) -> Outcome:

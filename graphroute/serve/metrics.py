@@ -29,6 +29,8 @@ class Metrics:
         self.batch = Histogram("graphroute_route_batch_size", "queries per micro-batched predict call",
                                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
         self.feedback = Counter("graphroute_feedback", "outcomes stored")
+        self.feedback_group = Histogram("graphroute_feedback_group_size", "outcomes per committed transaction",
+                                        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024))
         self.upstream = Counter("graphroute_upstream", "proxied upstream calls by model and result",
                                 ["model", "result"])
         mode = {"multiprocess_mode": "max"} if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else {}

@@ -27,8 +27,9 @@ def _endpoint(path: str) -> str:
 
 
 class GuardMiddleware:
-    def __init__(self, app, *, max_body_bytes: int, engine, metrics) -> None:
-        self.app, self.max, self.engine, self.metrics = app, max_body_bytes, engine, metrics
+    def __init__(self, app, *, max_body_bytes: int, counters: dict, metrics) -> None:
+        # counters: {endpoint: object with an ``incoming`` count} for the batching endpoints
+        self.app, self.max, self.counters, self.metrics = app, max_body_bytes, counters, metrics
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -37,9 +38,9 @@ class GuardMiddleware:
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if length is not None and (not length.isdigit() or int(length) > self.max):
             return await _too_large(send, length.decode("latin-1"), self.max, endpoint, self.metrics)
-        counted = endpoint in ("/v1/route", "/v1/route:batch")
-        if counted:
-            self.engine.incoming += 1
+        counter = self.counters.get(endpoint)
+        if counter is not None:
+            counter.incoming += 1
             scope["graphroute.counted"] = True
         status = [500]
         seen = [0]
@@ -61,8 +62,8 @@ class GuardMiddleware:
         try:
             await self.app(scope, limited_receive, send_status)
         finally:
-            if counted and scope.get("graphroute.counted"):  # never reached the queue (a 4xx before it)
-                self.engine.incoming -= 1
+            if counter is not None and scope.get("graphroute.counted"):  # never queued (a 4xx before it)
+                counter.incoming -= 1
             self.metrics.requests.labels(endpoint, str(status[0])).inc()
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - t0)
 

@@ -13,12 +13,13 @@ ends with an SSE error event (an answer cannot change model half-way).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
 import httpx
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from .config import OBJECTIVES
@@ -97,7 +98,7 @@ async def chat_completions(body: ChatRequest, request: Request):
                        "no_upstreams")
     live = state.engine.live
     if body.model in ups:  # an explicit model: no routing
-        return await _forward(request, body, [(ups[body.model], None)], None, None)
+        return await _forward(request, body, [(ups[body.model], None)], None)
     if body.model != "graphroute" and not body.model.startswith("graphroute:"):
         raise ApiError(404, f"Field 'model' = {body.model!r} is neither 'graphroute[:objective]' nor a model with an "
                             f"upstream ({sorted(ups)}).", "model_not_found", "model")
@@ -109,10 +110,11 @@ async def chat_completions(body: ChatRequest, request: Request):
     query = _last_user_text(body)
     check_query(state.config, query, "messages")
     objective = _objective(body, request, routable)
-    res = (await state.engine.route([query], [None], objective, record=False, source="proxy"))[0]
+    # the decision is stored with the routing batch, so its id is valid before the answer reaches the client
+    res = (await state.engine.route([query], [None], objective, source="proxy"))[0]
     chain = [res] + [a for a in res["alternatives"] if a["feasible"] and a["model"] != res["model"]]
     chain = chain[:1 + state.config.max_fallbacks]
-    return await _forward(request, body, [(ups[c["model"]], c) for c in chain], res, (query, objective))
+    return await _forward(request, body, [(ups[c["model"]], c) for c in chain], res)
 
 
 def _headers(up: Upstream, choice: dict | None, decision_id: str | None, fallback: bool) -> dict[str, str]:
@@ -125,28 +127,63 @@ def _headers(up: Upstream, choice: dict | None, decision_id: str | None, fallbac
     return h
 
 
-async def _forward(request: Request, body: ChatRequest, chain: list, res: dict | None, routed):
+async def _forward(request: Request, body: ChatRequest, chain: list, res: dict | None):
     state = request.app.state
     failures: list[_Failed] = []
     for k, (up, choice) in enumerate(chain):
         t0 = time.perf_counter()
         try:
             if body.stream:
-                return await _stream(request, body, up, choice, res, routed, k > 0, t0)
-            data = await _call(state.http, body, up)
+                return await _stream(request, body, up, choice, res, k > 0, t0)
+            raw, data = await _call(state.http, body, up)
         except _Failed as f:
             state.metrics.upstream.labels(up.name, "failed").inc()
             failures.append(f)
             continue
         state.metrics.upstream.labels(up.name, "ok").inc()
+        decision_id = await _served(state, res, choice, k > 0)
         usage = data.get("usage") if isinstance(data, dict) else None
-        decision_id = await _record(state, res, choice, routed, usage, up, time.perf_counter() - t0)
-        return JSONResponse(data, headers=_headers(up, choice, decision_id, k > 0))
+        _record_usage(state, decision_id, usage, up, time.perf_counter() - t0)
+        return Response(raw, media_type="application/json", headers=_headers(up, choice, decision_id, k > 0))
     first = failures[0]
     raise ApiError(502, f"Upstream {first.upstream.name!r} ({first.upstream.base_url}) failed: {first.reason}"
                         + (f"; the fallbacks failed too: {[f.upstream.name for f in failures[1:]]}" if failures[1:]
                            else "") + ". Check that the upstream is up (upstreams.toml), or retry.",
                    "upstream_error", upstreams=[f.as_dict() for f in failures])
+
+
+async def _served(state, res: dict | None, choice: dict | None, fallback: bool) -> str | None:
+    """The decision id of a routed call; after a fallback the stored decision becomes the model that answered."""
+    if res is None or choice is None:
+        return None
+    did = res["decision_id"]
+    if fallback:
+        c = choice
+        await run_in_threadpool(lambda: state.engine.store_sync().reassign(
+            did, c["model"], c["agent"], c["effect"], c["cost"], c.get("latency_s"), c["score"]))
+    return did
+
+
+_BACKGROUND: set = set()  # usage writes in flight (a reference keeps each task alive)
+
+
+def _record_usage(state, decision_id: str | None, usage, up: Upstream, latency: float) -> None:
+    """Store what the upstream reported, off the answer's path (the decision itself is already stored)."""
+    if not decision_id:
+        return
+    tin = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    tout = usage.get("completion_tokens") if isinstance(usage, dict) else None
+
+    async def write() -> None:
+        try:
+            await run_in_threadpool(lambda: state.engine.store_sync().record_usage(
+                decision_id, tin, tout, latency, up.cost(tin, tout)))
+        except Exception:  # usage is informational; the answer has gone out
+            pass
+
+    task = asyncio.get_running_loop().create_task(write())
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
 
 
 def _payload(body: ChatRequest, up: Upstream) -> dict:
@@ -161,7 +198,7 @@ def _auth(up: Upstream) -> dict[str, str]:
     return {"authorization": f"Bearer {up.api_key}"} if up.api_key else {}
 
 
-async def _call(client: httpx.AsyncClient, body: ChatRequest, up: Upstream) -> dict:
+async def _call(client: httpx.AsyncClient, body: ChatRequest, up: Upstream) -> tuple[bytes, dict]:
     try:
         r = await client.post(f"{up.base_url}/chat/completions", json=_payload(body, up), headers=_auth(up),
                               timeout=httpx.Timeout(up.timeout_s))
@@ -174,29 +211,12 @@ async def _call(client: httpx.AsyncClient, body: ChatRequest, up: Upstream) -> d
     if r.status_code >= 400:  # the request's own fault: the client sees the upstream's answer
         raise ApiError(r.status_code, f"Upstream {up.name!r} refused the request: {r.text[:500]}", "upstream_refused")
     try:
-        return r.json()
+        return r.content, json.loads(r.content)
     except ValueError:
         raise _Failed(up, f"the answer is not JSON ({r.text[:80]!r})") from None
 
 
-async def _record(state, res, choice, routed, usage, up: Upstream, latency: float) -> str | None:
-    """Store the decision of a routed call (with what the upstream reported); its id."""
-    if res is None or choice is None:
-        return None
-    tin = usage.get("prompt_tokens") if isinstance(usage, dict) else None
-    tout = usage.get("completion_tokens") if isinstance(usage, dict) else None
-    row = {**choice, "task": res["task"], "fallback": res.get("fallback", False), "generation": res["generation"]}
-
-    def write() -> str:
-        engine = state.engine
-        did = engine.record_decision(row, routed[0], routed[1], "proxy")
-        engine.store_sync().record_usage(did, tin, tout, latency, up.cost(tin, tout))
-        return did
-
-    return await run_in_threadpool(write)
-
-
-async def _stream(request, body, up: Upstream, choice, res, routed, fallback: bool, t0: float):
+async def _stream(request, body, up: Upstream, choice, res, fallback: bool, t0: float):
     """Open the upstream stream and read its first line before answering (so a dead upstream can still fall back)."""
     state = request.app.state
     client: httpx.AsyncClient = state.http
@@ -221,7 +241,7 @@ async def _stream(request, body, up: Upstream, choice, res, routed, fallback: bo
         await resp.aclose()
         raise _Failed(up, f"the stream ended before its first chunk ({type(exc).__name__})") from None
     state.metrics.upstream.labels(up.name, "ok").inc()
-    decision_id = await _record(state, res, choice, routed, None, up, time.perf_counter() - t0)
+    decision_id = await _served(state, res, choice, fallback)
     options = (body.model_extra or {}).get("stream_options")
     want_usage = isinstance(options, dict) and bool(options.get("include_usage"))
     relay = _relay(state, resp, first, lines, up, decision_id, want_usage, t0)
@@ -256,12 +276,7 @@ async def _relay(state, resp, first: str, lines, up: Upstream, decision_id, want
     if not done:
         state.metrics.upstream.labels(up.name, "cut").inc()
         yield _sse_error(up, "the stream ended without [DONE] (truncated)")
-    if decision_id:
-        tin = usage.get("prompt_tokens") if usage else None
-        tout = usage.get("completion_tokens") if usage else None
-        latency = time.perf_counter() - t0
-        await run_in_threadpool(lambda: state.engine.store_sync().record_usage(
-            decision_id, tin, tout, latency, up.cost(tin, tout)))
+    _record_usage(state, decision_id, usage, up, time.perf_counter() - t0)
 
 
 def _usage_of(data: str, usage, want_usage: bool):

@@ -92,7 +92,7 @@ async def feedback(body: FeedbackRequest, request: Request) -> JSONResponse:
     """Store one outcome durably (answered after commit); the learner folds it into the router."""
     if body.query is not None:
         check_query(request.app.state.config, body.query, "query")
-    ids = await request.app.state.feedback.submit([body])
+    ids = await request.app.state.feedback.submit([body], counted=_counted(request))
     return JSONResponse({"outcome_id": ids[0], "stored": True}, status_code=201)
 
 
@@ -102,7 +102,7 @@ async def feedback_batch(body: FeedbackBatchRequest, request: Request) -> JSONRe
     for i, o in enumerate(body.outcomes):
         if o.query is not None:
             check_query(request.app.state.config, o.query, f"outcomes.{i}.query")
-    ids = await request.app.state.feedback.submit(body.outcomes)
+    ids = await request.app.state.feedback.submit(body.outcomes, counted=_counted(request))
     return JSONResponse({"outcome_ids": ids, "stored": True}, status_code=201)
 
 

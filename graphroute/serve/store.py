@@ -177,6 +177,13 @@ class Store:
             self.con.execute("UPDATE decisions SET tokens_in=?, tokens_out=?, served_latency_s=?, served_cost=? "
                              "WHERE id=?", (tokens_in, tokens_out, latency_s, cost, decision_id))
 
+    def reassign(self, decision_id: str, model: str, agent: str, effect: float, cost: float,
+                 latency_s: float | None, score: float) -> None:
+        """The proxy fell back: the decision is the model that answered, with that model's predictions."""
+        with self._tx():
+            self.con.execute("UPDATE decisions SET model=?, agent=?, effect=?, cost=?, latency_s=?, score=? WHERE id=?",
+                             (model, agent, effect, cost, latency_s, score, decision_id))
+
     def decision(self, decision_id: str) -> dict | None:
         """The decision and its outcomes as a JSON-ready dict, or None when the id is unknown."""
         cur = self.con.execute("SELECT * FROM decisions WHERE id=?", (decision_id,))
