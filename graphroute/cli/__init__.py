@@ -14,11 +14,12 @@ import argparse
 import sys
 from collections.abc import Iterable, Sequence
 
-from graphroute.cli import app, bench, info, select_cmd, train, tune
+from graphroute.cli import app, bench, info, select_cmd, serve, train, tune
 
 __all__ = ["COMMANDS", "main", "build_parser"]
 
-COMMANDS = (train, select_cmd, info, app, bench, tune)  # subcommand modules, in the order help lists them
+# subcommand modules (or objects of that shape), in the order help lists them
+COMMANDS = (train, select_cmd, info, app, bench, tune, serve.SERVE, serve.OBSERVE)
 
 
 class _Version(argparse.Action):
