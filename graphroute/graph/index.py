@@ -81,7 +81,7 @@ def _top_of(sims: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
     """The kk largest of each row of ``sims`` [B, N]: similarity descending, equal ones by lower index."""
     n = sims.shape[1]
     if kk < n:
-        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]  # [B, kk], unordered
+        part = np.argpartition(sims, n - kk, axis=1)[:, n - kk:]  # [B, kk], unordered
         cut = np.take_along_axis(sims, part, 1).min(1)  # [B] the k-th similarity
         ties = (sims >= cut[:, None]).sum(1) > kk  # rows where equal similarities compete for the last slots
         for r in np.flatnonzero(ties):  # rare (duplicate texts): settle them by index, exactly
