@@ -87,7 +87,7 @@ def replay(store: Store, router, after: int = 0, chunk: int = 5000) -> int:
         rows = store.outcomes_after(wm, limit=chunk)
         if not rows:
             return wm
-        fold(router, rows)
+        _fold_or_skip(router, rows)
         wm = rows[-1][0]
 
 
@@ -121,7 +121,7 @@ class Learner:
                 op_wm = ops[-1][0]
             rows = self.store.outcomes_after(wm, limit=5000)
             if rows:
-                fold(router, rows)
+                _fold_or_skip(router, rows)
                 wm = rows[-1][0]
                 pending += len(rows)
                 since = since or time.monotonic()
@@ -133,6 +133,19 @@ class Learner:
                 pending, since = 0, None
             if not rows and not ops:
                 stop.wait(self.config.poll_s)
+
+
+def _fold_or_skip(router, rows: list[tuple]) -> None:
+    """``fold``; when the batch is refused, fold row by row and skip (with a log line) the rows refused,
+    so one bad row can never stop the learner (it would crash and replay it again forever)."""
+    try:
+        fold(router, rows)
+    except gr.GraphRouteError:
+        for row in rows:
+            try:
+                fold(router, [row])
+            except gr.GraphRouteError as exc:
+                log.warning("outcome %d cannot be folded and is skipped: %s", row[0], exc)
 
 
 def _exit_with_parent() -> None:
