@@ -245,6 +245,15 @@ def test_the_launchers_folder_shadows_nothing():
         assert [m.name for m in pkgutil.iter_modules([str(script.parent)])] == [script.stem]
 
 
+@needs_default
+def test_the_clone_shim_draws_the_same_page():
+    """`streamlit run app/explorer.py` from a clone runs the same page as `graphroute app`."""
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "explorer.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "graphroute explorer" and "11 models" in at.sidebar.caption[0].value
+
+
 def test_the_launcher_module_imports_neither_streamlit_nor_the_page():
     code = ("import sys, graphroute.app.launch; "
             "print(sorted(m for m in ('streamlit', 'graphroute.app.page', 'graphroute.app.compute') if m in sys.modules))")
