@@ -4,6 +4,11 @@ score = w_effect · effect − w_cost · cost_term − w_latency · latency_s, w
 either the predicted cost min–max normalised with the task's range of logged costs
 (``cost_unit="normalized"``, the GraphRouter paper's convention) or dollars (``"usd"``: the
 weight is then "effect points per dollar"). Weights are given at query time; nothing is retrained.
+
+Each rule lives here once, for every router, the bench and the metrics: ``parse_weights`` (the
+weights in any accepted form), ``cost_ranges`` / ``task_bounds`` / ``normalize_cost`` (the per-task
+min–max cost scale), ``rank_arrays`` (score and constraints on [Q, P] arrays; ``rank_candidates``
+is its DataFrame form) and ``best_index`` (the tie-break: score, then cost, then name order).
 """
 
 from __future__ import annotations
@@ -24,16 +29,16 @@ SCENARIOS: dict[str, tuple[float, float]] = {
     "cost_first": (0.2, 0.8),
 }
 
-__all__ = ["ALL_TASKS", "DEFAULT_EVIDENCE", "DEFAULT_WEIGHTS", "SCENARIOS", "COST_UNITS", "Objective", "Selection", "best_index",
-           "cost_ranges",
-           "effect_cost_weights", "normalize_cost", "parse_weights", "rank_arrays", "rank_candidates", "task_bounds"]
+__all__ = ["ALL_TASKS", "COST_UNITS", "DEFAULT_EVIDENCE", "DEFAULT_WEIGHTS", "SCENARIOS", "Objective", "Selection",
+           "best_index", "cost_ranges", "effect_cost_weights", "normalize_cost", "parse_weights", "rank_arrays",
+           "rank_candidates", "task_bounds"]
 
 DEFAULT_WEIGHTS: dict[str, float] = {"effect": 1.0, "cost": 0.5, "latency": 0.0}
 COST_UNITS = ("normalized", "usd")
 FALLBACKS = (None, "cheapest", "best_effect")
 ALL_TASKS = "*"  # cost_ranges' key for "all tasks": the range a task never logged falls back to
-UNIT_RANGE = (0.0, 1.0)
-DEFAULT_EVIDENCE = 5  # nearest past queries a Selection (and ``evidence()``) reports by default  # the range used when not even ALL_TASKS is known (cost_term = cost)
+UNIT_RANGE = (0.0, 1.0)  # the range used when not even ALL_TASKS is known (cost_term = cost)
+DEFAULT_EVIDENCE = 5  # nearest past queries a Selection (and ``evidence()``) reports by default
 
 
 def parse_weights(weights: Mapping[str, float] | tuple | str | None) -> dict[str, float]:
