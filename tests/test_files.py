@@ -403,3 +403,15 @@ def test_weight_shapes_checked_at_load_are_the_networks() -> None:
     for cfg in (NetConfig(text_dim=16, hidden=8, layers=1), NetConfig(text_dim=24, hidden=4, layers=3, n_targets=3)):
         net = RouterNet(cfg, EDGE_TYPES, EDGE_DIMS)
         assert cfg.param_shapes(EDGE_TYPES, EDGE_DIMS) == {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+def test_half_save_stores_the_node_states_of_the_rounded_graph(router: gr.Router, tmp_path: Path) -> None:
+    """With half=True the graph is stored rounded; its saved node states are the ones that graph encodes
+    to (what a version-1 load, or observe(), computes), so a later re-encode changes nothing."""
+    d = router.save(tmp_path / "half", half=True)
+    loaded = gr.load(d)
+    v1 = fresh_copy(d, tmp_path / "v1")
+    (v1 / "nodes_0.safetensors").unlink()
+    edit_config(v1, lambda c: (c.update(format_version=1), c.pop("index")))
+    pd.testing.assert_frame_equal(predictions(loaded), predictions(gr.load(v1)), check_exact=True)
+    pd.testing.assert_frame_equal(predictions(loaded), predictions(router), check_exact=False, atol=5e-3)

@@ -130,3 +130,16 @@ def test_router_with_ivf_search_routes_consistently():
     ivf.observe(test)  # new queries join the searched set without rebuilding anything by hand
     ev = ivf.evidence(qs[0], k=1)
     assert ev["query"].iloc[0] == qs[0] and ev["similarity"].iloc[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_ivf_router_saves_its_index_and_loads_without_rebuilding(tmp_path, monkeypatch):
+    data = make_synthetic(n_queries=200, n_models=3, n_tasks=2, seed=2)
+    r = gr.Router(embedder="hash", epochs=5, hidden=16, cache_dir=False, seed=0,
+                  neighbor_search="ivf").fit(data.logs, models=data.models)
+    path = r.save(tmp_path / "ivf")
+    assert (path / "index.safetensors").is_file()
+    monkeypatch.setattr(I.IVFIndex, "build", lambda *a, **k: pytest.fail("load() rebuilt the index"))
+    loaded = gr.load(path)
+    assert np.array_equal(loaded._live.index.perm, r._live.index.perm)
+    qs = data.logs["query"].drop_duplicates().head(10).tolist()
+    pd.testing.assert_frame_equal(loaded.predict(qs), r.predict(qs), check_exact=True)

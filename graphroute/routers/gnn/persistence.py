@@ -53,16 +53,17 @@ def _compact(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def _published(router, live, half_graph: GraphArrays | None):
-    """(node states per member, index) to store: the live ones, or with ``half`` those of the rounded graph
-    (re-encoded, so that the saved states are what this graph gives, as observe() would re-encode them)."""
+def _published(router, live, half_graph: GraphArrays | None, weights: list[dict[str, np.ndarray]]):
+    """(node states per member, index) to store: the live ones, or with ``half`` those the rounded graph and
+    weights give (re-encoded, as a version-1 load or an observe() after loading would compute them)."""
     hs, index = [m.h for m in live.members], live.index
     if half_graph is None:
         return hs, index
     from graphroute.graph.state import GraphState
     from graphroute.routers.gnn import training
 
-    hs = training.encode(router.nets_, GraphState.from_arrays(half_graph), router.k_neighbors)
+    nets = training.build_nets(router.net_config_, [{k: v.astype(np.float32) for k, v in w.items()} for w in weights])
+    hs = training.encode(nets, GraphState.from_arrays(half_graph), router.k_neighbors)
     if index is not None:
         index = IVFIndex.build(half_graph.query_x, seed=router.seed)
     return hs, index
@@ -82,10 +83,12 @@ def save(router, path: str | Path, *, max_text_chars: int | None = None, half: b
     arrays = live.graph.arrays()
     meta = live.graph.meta()
     half_graph = None
+    weights = [{k: np.ascontiguousarray(v.astype(np.float16) if half else v) for k, v in w.items()}
+               for w in router.net_weights_]
     if half:
         arrays = _compact(arrays)
         half_graph = GraphArrays.from_parts(arrays, meta)
-    hs, index = _published(router, live, half_graph)
+    hs, index = _published(router, live, half_graph, weights)
     if max_text_chars is not None:
         meta["query_texts"] = [t[:max_text_chars] for t in meta["query_texts"]]
     params = router.get_params()
@@ -98,9 +101,8 @@ def save(router, path: str | Path, *, max_text_chars: int | None = None, half: b
         "state_meta": meta, "history": router.history_, "index": index is not None,
     }
     files = {"graph.safetensors": arrays}
-    for i, w in enumerate(router.net_weights_):
-        files[f"net_{i}.safetensors"] = {k: np.ascontiguousarray(v.astype(np.float16) if half else v)
-                                         for k, v in w.items()}
+    for i, w in enumerate(weights):
+        files[f"net_{i}.safetensors"] = w
     for i, h in enumerate(hs):
         files[f"nodes_{i}.safetensors"] = {nt: np.ascontiguousarray(h[nt], dtype=np.float32) for nt in NODE_TYPES}
     if index is not None:
