@@ -243,7 +243,10 @@ class Router(BaseRouter):
         """The router's graph as a torch ``graph.state.GraphState`` (imports torch; built on first use).
         Reading names, sizes or outcomes needs no torch: use ``graph_``."""
         self._check_fitted()
-        live = self._current()
+        return self._torch_state(self._current())
+
+    @staticmethod
+    def _torch_state(live: serving.Live):
         if live.torch_state is None:
             from graphroute.graph.state import GraphState
 
@@ -394,7 +397,8 @@ class Router(BaseRouter):
         from graphroute.routers.gnn import growth
 
         with self._lock:
-            state = growth.with_node(self.state_, kind, card, self._embedder().encode([card.text()]))
+            state = growth.with_node(self._torch_state(self._live), kind, card,
+                                     self._embedder().encode([card.text()]))
             if runs is not None:  # bad runs raise here, before anything of the router has changed
                 state = growth.absorb(state, growth.runs_frame(runs, kind, card.name), self._embed,
                                       self.config.k0)
@@ -412,7 +416,7 @@ class Router(BaseRouter):
         from graphroute.routers.gnn import growth
 
         with self._lock:
-            self._publish_state(growth.absorb(self.state_, new_logs, self._embed, self.config.k0))
+            self._publish_state(growth.absorb(self._torch_state(self._live), new_logs, self._embed, self.config.k0))
         return self
 
     def remove_model(self, name: str) -> Router:
@@ -428,7 +432,7 @@ class Router(BaseRouter):
         from graphroute.routers.gnn import growth
 
         with self._lock:
-            state = growth.without_node(self.state_, kind, name)
+            state = growth.without_node(self._torch_state(self._live), kind, name)
             self.catalog_ = self.catalog_.without_card(kind, name)
             self._publish_state(state)
         return self
