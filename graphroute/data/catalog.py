@@ -49,6 +49,12 @@ class _Card:
     name: str
     description: str
 
+    def __post_init__(self) -> None:
+        _check_name(type(self).__name__.removesuffix("Card").lower(), self.name)
+        # a missing description (None, or NaN from a CSV's empty cell) is the empty string
+        if self.description is None or (isinstance(self.description, float) and math.isnan(self.description)):
+            object.__setattr__(self, "description", "")
+
     def text(self) -> str:
         """The string embedded as the node's features: the name, then the description."""
         return f"{self.name}: {self.description}" if self.description else self.name
@@ -84,9 +90,7 @@ class ModelCard(_Card):
     context: int | None = None
 
     def __post_init__(self) -> None:
-        _check_name("model", self.name)
-        if self.description is None or (isinstance(self.description, float) and math.isnan(self.description)):
-            object.__setattr__(self, "description", "")
+        super().__post_init__()
         if not isinstance(self.description, str):
             raise CardError(f"model card {self.name!r}: description {self.description!r} is not a string.")
         for f in ("price_in", "price_out", "params_b"):
@@ -102,11 +106,6 @@ class AgentCard(_Card):
     name: str
     description: str = ""
 
-    def __post_init__(self) -> None:
-        _check_name("agent", self.name)
-        if self.description is None or (isinstance(self.description, float) and math.isnan(self.description)):
-            object.__setattr__(self, "description", "")
-
 
 @dataclass(frozen=True)
 class TaskCard(_Card):
@@ -114,11 +113,6 @@ class TaskCard(_Card):
 
     name: str
     description: str = ""
-
-    def __post_init__(self) -> None:
-        _check_name("task", self.name)
-        if self.description is None or (isinstance(self.description, float) and math.isnan(self.description)):
-            object.__setattr__(self, "description", "")
 
 
 CARD_KINDS: dict[str, type[_Card]] = {"model": ModelCard, "agent": AgentCard, "task": TaskCard}
