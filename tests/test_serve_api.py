@@ -4,6 +4,8 @@ OpenAI-compatible proxy (driven by the `openai` client) against a local fake ups
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
@@ -129,6 +131,7 @@ BAD = [
     ("post", "/v1/route", {"query": "x" * 6000}, {}, 422, ["6000 characters", "limit is 5000", "shorter"]),
     ("post", "/v1/route", {"query": "x", "weights": {"effect": -1}}, {}, 422, ["effect", "-1", ">= 0"]),
     ("post", "/v1/route", {"query": "x", "task": "no_such_task"}, {}, 422, ["no_such_task", "task_0", "tasks=None"]),
+    ("post", "/v1/route", {"query": "   "}, {}, 422, ["empty or whitespace", "non-empty query"]),
     ("post", "/v1/route", {"query": "x" * 2_000_000}, {}, 413, ["limit is 1000000 bytes", "split a batch"]),
     ("post", "/v1/feedback", {"decision_id": "dec_x", "effect": 1.7}, AUTH, 422, ["'effect'", "1.7",
                                                                                   "less than or equal to 1"]),
@@ -172,10 +175,30 @@ def test_bad_input_is_a_clear_4xx(env, method, path, body, headers, status, word
 
 def test_bad_requests_lose_nothing(env):
     c = env["client"]
+    assert c.post("/v1/route", json={"query": " ", "budget": 1.0}).status_code == 422
+    assert c.post("/v1/route", json={"query": "fine", "budget": 1.0}).status_code == 200  # same objective, routes
     sel = c.post("/v1/route", json={"query": "after the storm"}).json()
     r = c.post("/v1/feedback", json={"decision_id": sel["decision_id"], "effect": 0.0}, headers=AUTH)
     assert r.status_code == 201
     assert c.get(f"/v1/decisions/{sel['decision_id']}").json()["outcomes"][0]["outcome_id"] == r.json()["outcome_id"]
+
+
+def test_cors_is_off_by_default(env):
+    r = env["client"].options("/v1/route", headers={"origin": "https://evil.example",
+                                                    "access-control-request-method": "POST"})
+    assert "access-control-allow-origin" not in r.headers
+    r = env["client"].post("/v1/route", json={"query": "x"}, headers={"origin": "https://evil.example"})
+    assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+
+
+def test_workers_route_without_torch_when_the_library_can(env):
+    code = ("import sys, graphroute as gr; r = gr.load(sys.argv[1]); r.predict(['x']); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(env["tmp"] / "router")], capture_output=True, text=True,
+                         timeout=120)
+    if out.stdout.strip() != "False":
+        pytest.skip("graphroute.load + predict import torch in this build; the workers cannot avoid it yet")
+    assert env["client"].get("/health").json()["torch_imported"] is False
 
 
 # ---------------------------------------------------------------- models, metrics, admin

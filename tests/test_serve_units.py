@@ -233,3 +233,21 @@ def _save(router):
     path = Path(tempfile.mkdtemp()) / "r"
     router.save(path)
     return path
+
+
+def test_observe_replays_the_store_and_exports_logs(tmp_path, router):
+    import argparse
+
+    from graphroute.serve.cli import run_observe
+
+    base = _save(router)
+    store = Store(tmp_path / "o.sqlite")
+    store.add_outcomes([Outcome(query="replayed question one", model="model_1", agent="direct", effect=1.0,
+                                cost=0.002, task="task_0")])
+    args = argparse.Namespace(db=str(tmp_path / "o.sqlite"), router=str(base), out=str(tmp_path / "grown"),
+                              export=str(tmp_path / "logs.csv"), after=0)
+    assert run_observe(args) == 0
+    ev = gr.load(tmp_path / "grown").select("replayed question one", evidence=1).evidence
+    assert (ev["query"].iloc[0], ev["model"].iloc[0], ev["effect"].iloc[0]) == ("replayed question one", "model_1", 1.0)
+    logs = gr.read_logs(tmp_path / "logs.csv")
+    assert len(logs) == 1 and logs["model"].iloc[0] == "model_1"

@@ -29,6 +29,7 @@ from .store import Decision, Store, new_decision_id
 __all__ = ["RoutingEngine", "Live"]
 
 log = logging.getLogger("graphroute.serve")
+_PROBE = "graphroute objective check"
 
 
 @dataclass(frozen=True)
@@ -195,8 +196,8 @@ class RoutingEngine:
     def _validate(self, live: Live, key: str, job: _Job) -> Exception | None:
         """The library checks each new objective once per snapshot (weights, names, latency); cached."""
         if key not in live.validated:
-            try:
-                live.router.select_many(job.queries[:1], **objective_kwargs(job.objective))
+            try:  # a fixed probe query: a bad query of one request must not mark its objective invalid
+                live.router.select_many([_PROBE], **objective_kwargs(job.objective))
                 live.validated[key] = None
             except gr.InfeasibleError:
                 live.validated[key] = None  # a valid objective that this query cannot meet
