@@ -178,8 +178,15 @@ def show_progress(cfg: RouterConfig, state: GraphState) -> bool:
     A log file or a pipe would get thousands of redraws."""
     wanted = bool(cfg.progress) if cfg.progress is not None else state.out_query.shape[0] * cfg.epochs > 5_000_000
     stderr = sys.stderr
-    watched = bool(getattr(stderr, "isatty", lambda: False)()) or "ipykernel" in sys.modules
+    watched = bool(getattr(stderr, "isatty", lambda: False)()) or _in_notebook()
     return wanted and watched
+
+
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel's shell (not merely when ipykernel has been imported, e.g. by nbclient)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def _sample_queries(cfg: RouterConfig, state: GraphState, ids: Tensor, allowed: Tensor, n_seeds: int,
