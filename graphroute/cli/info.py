@@ -20,13 +20,13 @@ def run(args) -> int:
     from graphroute.routers.default import default_router_path
 
     router = load_router(args.router)
-    st = router.state_
+    st = router.graph_  # the numpy graph: no torch import
     info = {
         "graphroute": gr.__version__,
         "router": args.router or str(default_router_path()),
         "queries": st.n_queries, "outcomes": int(st.out_query.shape[0]),
         "tasks": st.task_names, "models": st.model_names, "agents": st.agent_names,
-        "embedder": router._embedder().name, "ensemble_members": len(router.nets_),
+        "embedder": router._embedder().name, "ensemble_members": router.n_members_,
         "predicts_latency": router.has_latency,
         "params": {k: v for k, v in router.get_params().items() if k not in ("cache_dir",)},
     }

@@ -18,17 +18,17 @@ import pandas as pd
 
 from graphroute.data.catalog import AgentCard, Catalog, ModelCard, TaskCard
 from graphroute.data.logs import aggregate_runs, validate_logs
-from graphroute.data.text import learn_prefixes, strip_prefixes
-from graphroute.embed import Embedder, get_embedder
+from graphroute.data.text import learn_prefixes
+from graphroute.embed import Embedder
 from graphroute.errors import LogsError
 from graphroute.graph.arrays import GraphArrays
 from graphroute.graph.index import IVFIndex, is_stale, resolve_mode, top_k
 from graphroute.graph.schema import PAIR_FEATURES
 from graphroute.nn.config import NetConfig
-from graphroute.routers.base import BaseRouter, check_queries, embed_cache_dir
+from graphroute.routers.base import BaseRouter, QueryEmbedding, check_queries
 from graphroute.routers.gnn import serving
 from graphroute.routers.gnn.config import RouterConfig
-from graphroute.selection import Objective, Selection, pick, rank_arrays, task_bounds
+from graphroute.selection import DEFAULT_EVIDENCE, Objective, Selection, pick, rank_arrays, task_bounds
 
 __all__ = ["Router"]
 
@@ -38,7 +38,7 @@ PREDICT_BLOCK = 2048  # queries embedded and decoded together in predict()
 _D = RouterConfig  # the defaults
 
 
-class Router(BaseRouter):
+class Router(QueryEmbedding, BaseRouter):
     """Graph-neural router over task, query, model and agent nodes.
 
     Parameters (stored as given; checked in ``fit``, by ``RouterConfig``, which holds every default):
@@ -112,16 +112,6 @@ class Router(BaseRouter):
 
     def __getstate__(self) -> dict:  # copy / deepcopy / pickle: a lock is not copied, the copy makes its own
         return {k: v for k, v in self.__dict__.items() if k != "_growth_lock"}
-
-    def _embedder(self) -> Embedder:
-        if not hasattr(self, "embedder_"):
-            self.embedder_ = get_embedder(self.embedder, cache_dir=embed_cache_dir(self.cache_dir))
-        return self.embedder_
-
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        """Query embeddings [Q, D] float32, after stripping the learned boilerplate prefixes."""
-        stripped = [strip_prefixes(t, self.prefixes_) for t in texts]
-        return np.asarray(self._embedder().encode(stripped), dtype=np.float32)
 
     # ------------------------------------------------------------------ fit
     def fit(self, logs, models=None, agents=None, tasks=None) -> Router:
@@ -369,7 +359,7 @@ class Router(BaseRouter):
         cols.update(score=score[rows, best], fallback=np.zeros(n_q, dtype=bool))
         return pd.DataFrame(cols)
 
-    def evidence(self, query: str, task: str | None = None, k: int = 5) -> pd.DataFrame:
+    def evidence(self, query: str, task: str | None = None, k: int = DEFAULT_EVIDENCE) -> pd.DataFrame:
         """The k nearest past queries and how each candidate did on them (one row per outcome)."""
         self._check_fitted()
         live = self._current()

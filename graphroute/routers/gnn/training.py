@@ -12,8 +12,6 @@ This module imports torch and torch_geometric; the router imports it only to fit
 
 from __future__ import annotations
 
-import copy
-import math
 import sys
 
 import numpy as np
@@ -26,12 +24,12 @@ from graphroute.data.catalog import Catalog
 from graphroute.graph.schema import EDGE_DIMS, EDGE_TYPES, NODE_TYPES, model_numeric
 from graphroute.graph.state import GraphState
 from graphroute.nn import NetConfig, RouterNet
+from graphroute.routers.fitting import GNN_LOSS_TOLERANCE, fit_loop
 from graphroute.routers.gnn.config import RouterConfig
 
 __all__ = ["neighbor_weights", "new_state", "validation_mask", "train_member", "encode", "build_nets",
            "torch_predict"]
 
-MIN_IMPROVEMENT = 1e-5  # a validation loss counts as better only by more than this
 
 
 def neighbor_weights(sim: Tensor, temperature: float) -> Tensor:
@@ -253,31 +251,18 @@ def train_member(cfg: RouterConfig, net_config: NetConfig, state: GraphState, va
     net = RouterNet(net_config, EDGE_TYPES, EDGE_DIMS)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     epochs = _Epochs(cfg, state, val, rng)
-    best, best_state, since, hist = math.inf, None, 0, []
     bar = tqdm(range(cfg.epochs), desc=f"fit member {member + 1}/{cfg.n_ensemble}", disable=not bar_on, leave=False)
-    for epoch in bar:
-        net.train()
+
+    def step(epoch: int) -> float:
         loss = epochs.train_loss(net)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        rec = {"epoch": epoch, "train_loss": loss.item()}
-        if epochs.has_val:
-            net.eval()
-            vloss = epochs.val_loss(net)
-            rec["val_loss"] = vloss
-            if vloss < best - MIN_IMPROVEMENT:
-                best, since = vloss, 0
-                best_state = copy.deepcopy(net.state_dict())
-            else:
-                since += 1
-            bar.set_postfix(val=f"{vloss:.4f}")
-        hist.append(rec)
-        if since >= cfg.patience:
-            break
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    net.eval()
+        return loss.item()
+
+    hist = fit_loop(net, step, (lambda: epochs.val_loss(net)) if epochs.has_val else None, epochs=bar,
+                    patience=cfg.patience, tolerance=GNN_LOSS_TOLERANCE,
+                    on_record=lambda rec: bar.set_postfix(val=f"{rec['val_loss']:.4f}"))
     return net, hist
 
 
