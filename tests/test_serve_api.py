@@ -41,6 +41,7 @@ def env(tmp_path_factory):
     (tmp / "read").write_text(f"{READ}\n")
     srv = start_server(["--router", str(tmp / "router"), "--db", str(tmp / "o.sqlite"), "--upstreams",
                         str(tmp / "upstreams.toml"), "--max-query-chars", "5000", "--publish-interval", "0.3",
+                        "--publish-min-gap", "0.2",
                         "--poll", "0.1", "--workers", "2", "--read-keys", str(tmp / "read")],
                        tmp / "server.log", env={"GRAPHROUTE_API_KEY": KEY})
     # one keep-alive connection: its requests go to one worker, which sees its own admin changes at once

@@ -69,7 +69,7 @@ def test_acknowledged_feedback_survives_kill_9_exactly_once(tmp_path):
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(vocab, 9)) + f" probe{i}" for i in range(2000)]  # unique, in-domain
     args = ["--router", str(tmp_path / "r"), "--db", str(tmp_path / "o.sqlite"), "--publish-every", "500",
-            "--publish-interval", "0.5", "--poll", "0.1"]
+            "--publish-interval", "0.5", "--publish-min-gap", "0.3", "--poll", "0.1"]
     srv = start_server(args, tmp_path / "server.log", env={"GRAPHROUTE_API_KEY": KEY})
     try:
         chosen = []

@@ -41,6 +41,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
                    help="the learner publishes a snapshot after this many new outcomes ...")
     p.add_argument("--publish-interval", dest="publish_interval_s", type=float, default=_D.publish_interval_s,
                    help="... or this many seconds after the first unpublished one")
+    p.add_argument("--publish-min-gap", dest="publish_min_gap_s", type=float, default=_D.publish_min_gap_s,
+                   help="... but at most one snapshot per this many seconds (workers reload each one)")
     p.add_argument("--poll", dest="poll_s", type=float, default=_D.poll_s,
                    help="seconds between looks for new outcomes (learner) and new snapshots (workers)")
     p.add_argument("--max-fallbacks", type=int, default=_D.max_fallbacks,

@@ -50,6 +50,7 @@ class ServeConfig:
     durability: str = "full"  # SQLite synchronous level of outcome commits: "full" or "normal"
     publish_every: int = 200  # the learner publishes after this many folded outcomes ...
     publish_interval_s: float = 2.0  # ... or this long after the first unpublished one
+    publish_min_gap_s: float = 1.0  # but never more often than this (each publish is a reload in every worker)
     poll_s: float = 0.25  # how often the learner reads new outcomes and workers look for a new snapshot
     max_fallbacks: int = 2  # upstreams the proxy tries after the first fails
     log_level: str = "warning"
@@ -64,7 +65,8 @@ class ServeConfig:
                  ("max_query_chars", self.max_query_chars >= 1, ">= 1"), ("max_batch", self.max_batch >= 1, ">= 1"),
                  ("batch_wait_ms", 0 <= self.batch_wait_ms <= 100, "in [0, 100] ms"),
                  ("publish_every", self.publish_every >= 1, ">= 1"),
-                 ("publish_interval_s", self.publish_interval_s > 0, "> 0"), ("poll_s", 0 < self.poll_s <= 10, "in (0, 10]"),
+                 ("publish_interval_s", self.publish_interval_s > 0, "> 0"),
+                 ("publish_min_gap_s", self.publish_min_gap_s >= 0, ">= 0"), ("poll_s", 0 < self.poll_s <= 10, "in (0, 10]"),
                  ("max_fallbacks", self.max_fallbacks >= 0, ">= 0"),
                  ("durability", self.durability in ("full", "normal"), "'full' or 'normal'")]
         for name, ok, rule in rules:

@@ -113,7 +113,7 @@ class Learner:
         stop = stop or threading.Event()
         router, pointer = self.bootstrap()
         wm, op_wm = pointer.outcome_watermark, pointer.op_watermark
-        pending, since = 0, None
+        pending, since, last = 0, None, time.monotonic()
         while not stop.is_set():
             ops = self.store.model_ops_after(op_wm)
             if ops:
@@ -125,12 +125,13 @@ class Learner:
                 wm = rows[-1][0]
                 pending += len(rows)
                 since = since or time.monotonic()
-            due = pending >= self.config.publish_every or (
-                pending and time.monotonic() - since >= self.config.publish_interval_s)
+            now = time.monotonic()
+            due = (pending >= self.config.publish_every or (pending and now - since >= self.config.publish_interval_s)) \
+                and now - last >= self.config.publish_min_gap_s
             if ops or due:
                 pointer = self.snapshots.publish(router, wm, op_wm)
                 log.info("published generation %d (outcomes <= %d, ops <= %d)", pointer.generation, wm, op_wm)
-                pending, since = 0, None
+                pending, since, last = 0, None, time.monotonic()
             if not rows and not ops:
                 stop.wait(self.config.poll_s)
 
