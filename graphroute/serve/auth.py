@@ -38,7 +38,8 @@ def _parse(entry: str, where: str) -> bytes:
         return bytes.fromhex(hexpart)
     if len(entry) < 16:
         raise gr.ConfigError(f"A key in {where} is {len(entry)} characters long; keys must be at least 16 "
-                             "characters. Generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`.")
+                             "characters. Generate one with "
+                             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`.")
     return _digest(entry)
 
 

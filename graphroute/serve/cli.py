@@ -36,7 +36,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-wait-ms", type=float, default=_D.batch_wait_ms,
                    help="longest wait of a micro-batch for requests already arriving (default 2 ms)")
     p.add_argument("--durability", choices=["full", "normal"], default=_D.durability,
-                   help="full: each feedback commit is fsynced (survives power loss); normal: survives a killed process")
+                   help="full: each feedback commit is fsynced (survives power loss); "
+                        "normal: survives a killed process")
     p.add_argument("--publish-every", type=int, default=_D.publish_every,
                    help="the learner publishes a snapshot after this many new outcomes ...")
     p.add_argument("--publish-interval", dest="publish_interval_s", type=float, default=_D.publish_interval_s,

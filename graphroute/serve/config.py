@@ -66,7 +66,8 @@ class ServeConfig:
                  ("batch_wait_ms", 0 <= self.batch_wait_ms <= 100, "in [0, 100] ms"),
                  ("publish_every", self.publish_every >= 1, ">= 1"),
                  ("publish_interval_s", self.publish_interval_s > 0, "> 0"),
-                 ("publish_min_gap_s", self.publish_min_gap_s >= 0, ">= 0"), ("poll_s", 0 < self.poll_s <= 10, "in (0, 10]"),
+                 ("publish_min_gap_s", self.publish_min_gap_s >= 0, ">= 0"),
+                 ("poll_s", 0 < self.poll_s <= 10, "in (0, 10]"),
                  ("max_fallbacks", self.max_fallbacks >= 0, ">= 0"),
                  ("durability", self.durability in ("full", "normal"), "'full' or 'normal'")]
         for name, ok, rule in rules:

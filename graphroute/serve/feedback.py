@@ -110,7 +110,8 @@ class FeedbackWriter:
                                     "query, model and agent instead.", "not_found", "decision_id")
             query, task, model, agent, cost, latency = d
             return Outcome(query=query, task=task, model=model, agent=agent, effect=it.effect,
-                           cost=cost if it.cost is None else it.cost, latency_s=it.latency_s, decision_id=it.decision_id)
+                           cost=cost if it.cost is None else it.cost, latency_s=it.latency_s,
+                           decision_id=it.decision_id)
         agent = it.agent or "direct"
         for kind, name, known in (("model", it.model, live.models), ("agent", agent, live.agents)):
             if name not in known:

@@ -126,8 +126,9 @@ class Learner:
                 pending += len(rows)
                 since = since or time.monotonic()
             now = time.monotonic()
-            due = (pending >= self.config.publish_every or (pending and now - since >= self.config.publish_interval_s)) \
-                and now - last >= self.config.publish_min_gap_s
+            full = pending >= self.config.publish_every
+            waited = pending and now - since >= self.config.publish_interval_s
+            due = (full or waited) and now - last >= self.config.publish_min_gap_s
             if ops or due:
                 pointer = self.snapshots.publish(router, wm, op_wm)
                 log.info("published generation %d (outcomes <= %d, ops <= %d)", pointer.generation, wm, op_wm)

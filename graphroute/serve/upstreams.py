@@ -91,7 +91,8 @@ def read_upstreams(path: str | Path | None) -> dict[str, Upstream]:
         try:
             import tomli as tomllib
         except ModuleNotFoundError:
-            raise gr.ConfigError("Reading upstreams.toml needs Python 3.11+ (tomllib) or `pip install tomli`.") from None
+            raise gr.ConfigError("Reading upstreams.toml needs Python 3.11+ (tomllib) or "
+                                 "`pip install tomli`.") from None
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
