@@ -30,7 +30,7 @@ __all__ = [
     "Router", "BaseRouter", "clone", "load", "Selection", "DEFAULT_WEIGHTS",
     "select", "select_many", "default_router",
     "read_logs", "read_routerbench", "read_llmrouter", "read_llmrouter_splits", "read_routellm",
-    "read_tree_of_thoughts", "read_marble", "validate_logs", "aggregate_runs", "make_synthetic",
+    "read_tree_of_thoughts", "read_marble", "read_mmlu_pro", "read_zeroeval", "validate_logs", "aggregate_runs", "make_synthetic",
     "load_dataset", "DATASETS", "data_dir",
     "ModelCard", "AgentCard", "TaskCard", "Catalog", "read_cards",
     "GraphRouteError", "LogsError", "CardError", "ConfigError", "NotFittedError", "InfeasibleError",
@@ -49,6 +49,7 @@ _LAZY = {
     "read_cards": "data.catalog",
     "read_routerbench": "data.loaders", "read_llmrouter": "data.loaders", "read_llmrouter_splits": "data.loaders",
     "read_routellm": "data.loaders", "read_tree_of_thoughts": "data.loaders", "read_marble": "data.loaders",
+    "read_mmlu_pro": "data.loaders", "read_zeroeval": "data.loaders",
     "load_dataset": "data.datasets", "DATASETS": "data.datasets", "data_dir": "data.datasets",
 }
 

@@ -57,7 +57,7 @@ def test_unknown_dataset_lists_the_choices():
         load_dataset("routerbenchh")
     assert all(name in str(err.value) for name in DATASETS)
     assert set(DATASETS) == {"routerbench", "llmrouter", "routellm-gsm8k", "routellm-mmlu", "tree-of-thoughts",
-                             "marble"}
+                             "marble", "mmlu-pro", "zeroeval"}
 
 
 def test_missing_dataset_folder_is_data_not_found(tmp_path, monkeypatch):
@@ -179,3 +179,33 @@ def test_real_dataset_loads_with_cards_for_everything_in_its_logs(name):
         assert {m["name"]: (m["price_in"], m["price_out"]) for m in ds.models} == ROUTELLM_PRICES
     if name == "tree-of-thoughts":
         assert ds.logs["query_id"].nunique() == 200 and set(ds.logs["agent"]) == {"IO", "CoT", "ToT"}
+
+
+def test_real_mmlu_pro_counts_cards_and_costs():
+    _shared()
+    ds = load_dataset("mmlu-pro")
+    assert ds.logs["query_id"].nunique() == 11954 and ds.logs["task"].nunique() == 14
+    assert ds.logs["model"].nunique() == 29 and len(ds.logs) == 334712 + 10279
+    per_model = ds.logs.groupby("model")["query_id"].nunique()
+    assert (per_model.drop("DeepSeek-Coder-V2") == 11954).all()  # the dense file
+    best = ds.logs.groupby("model")["effect"].mean().drop("DeepSeek-Coder-V2")
+    assert best.idxmax() == "gemini-1.5-pro-002" and abs(best.max() - 0.7025) < 5e-4  # the folder's README
+    _explained_by_cards(ds)
+
+
+def test_real_zeroeval_counts_cards_and_costs():
+    _shared()
+    ds = load_dataset("zeroeval")
+    q = ds.logs.groupby("task")["query_id"].nunique()
+    assert q.to_dict() == {"gsm8k": 1319, "math-l5": 721} and len(ds.logs) == 86984
+    assert ds.logs["model"].nunique() == 55 and {t["name"] for t in ds.tasks} == {"gsm8k", "math-l5"}
+    _explained_by_cards(ds)
+
+
+def _explained_by_cards(ds) -> None:
+    """Every logged cost is tokens x the card's prices (the dataset's own derivation)."""
+    price = {m["name"]: (m["price_in"], m["price_out"]) for m in ds.models}
+    lg = ds.logs
+    expect = (lg["tokens_in"] * lg["model"].map(lambda m: price[m][0])
+              + lg["tokens_out"] * lg["model"].map(lambda m: price[m][1])) / 1e6
+    np.testing.assert_allclose(lg["cost"].to_numpy(float), expect.to_numpy(float), rtol=1e-9, atol=1e-15)

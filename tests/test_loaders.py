@@ -20,9 +20,12 @@ from graphroute.data.loaders import (
     read_llmrouter,
     read_llmrouter_splits,
     read_marble,
+    read_mmlu_pro,
+    read_price_cards,
     read_routellm,
     read_routerbench,
     read_tree_of_thoughts,
+    read_zeroeval,
 )
 
 GPT4, MIXTRAL = "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"
@@ -254,6 +257,9 @@ def test_marble_unpriced_model_is_an_error(tmp_path):
     (lambda p: read_routellm(p, "mmlu"), "mmlu"),
     (lambda p: read_tree_of_thoughts(p), "tot_strategy_outcomes"),
     (lambda p: read_marble(p), "marble_research_topology_outcomes"),
+    (lambda p: read_mmlu_pro(p), "mmlu_pro_5shot.parquet"),
+    (lambda p: read_zeroeval(p), "zeroeval_gsm8k_mathl5.parquet"),
+    (lambda p: read_price_cards(p), "cards.json"),
 ])
 def test_missing_files_name_the_path_and_what_was_expected(tmp_path, reader, expected):
     with pytest.raises(DataNotFoundError, match=expected) as err:
@@ -290,3 +296,93 @@ class TestMarbleContract(LoaderContract):
     def load(self, folder):
         _write_marble(folder)
         return read_marble(folder)
+
+
+# ------------------------------------------------------------------ MMLU-Pro, ZeroEval (long parquet + cards.json)
+_PRICED_CARDS = [
+    {"model": "big", "description": "A big   model.", "params_b": 70, "price_in": 0.9, "price_out": 0.9,
+     "price_source": "size rule", "price_note": None},
+    {"model": "api", "description": "An API model.", "params_b": None, "price_in": 1.25, "price_out": 5.0,
+     "price_source": "list price", "price_note": "late 2024"},
+]
+
+
+def _priced_rows(models, ids, task_of, text_of) -> pd.DataFrame:
+    """Rows in the builds' layout (extra columns included), cost from the cards' prices."""
+    price = {c["model"]: (c["price_in"], c["price_out"]) for c in _PRICED_CARDS}
+    rows = []
+    for q in ids:
+        for m in models:
+            tok_out = 10.0 + len(m)
+            cost = len(text_of(q)) / 4 * price[m][0] / 1e6 + tok_out * price[m][1] / 1e6
+            rows.append({"query_id": q, "query": text_of(q), "task": task_of(q), "model": m, "agent": "direct",
+                         "effect": float((len(q) + len(m)) % 2), "tokens_out": tok_out, "cost": cost,
+                         "answer": "B", "pred": None})
+    return pd.DataFrame(rows)
+
+
+def _write_mmlu_pro(d) -> None:
+    ids = [f"mmlu-pro-{i}" for i in range(6)]
+    dense = _priced_rows(["api", "big"], ids, lambda q: ["law", "math"][int(q[-1]) % 2],
+                         lambda q: f"Question {q}?\n\nOptions:\nA. yes\nB. no")
+    dense.to_parquet(d / "mmlu_pro_5shot.parquet")
+    extra = _priced_rows(["big"], ids[:3], lambda q: ["law", "math"][int(q[-1]) % 2],
+                         lambda q: f"Question {q}?\n\nOptions:\nA. yes\nB. no").assign(model="coder")
+    extra.to_parquet(d / "mmlu_pro_5shot_extra_models_sparse.parquet")
+    (d / "cards.json").write_text(json.dumps(_PRICED_CARDS))
+
+
+def _write_zeroeval(d) -> None:
+    ids = ["gsm8k-main-test-#0", "gsm8k-main-test-#1", "math-l5-7"]
+    _priced_rows(["api", "big"], ids, lambda q: "gsm8k" if q.startswith("gsm8k") else "math-l5",
+                 lambda q: f"## Question: {q}\n\n## Instruction\nAnswer in JSON.").to_parquet(
+        d / "zeroeval_gsm8k_mathl5.parquet")
+    (d / "cards.json").write_text(json.dumps(_PRICED_CARDS))
+
+
+def test_mmlu_pro_dense_plus_sparse_extra_and_exact_token_cost(tmp_path):
+    _write_mmlu_pro(tmp_path)
+    logs = read_mmlu_pro(tmp_path)
+    assert len(logs) == 6 * 2 + 3 and set(logs["model"]) == {"api", "big", "coder"}
+    assert list(logs.columns) == COLS + ["tokens_in", "tokens_out"]  # build-only columns dropped
+    np.testing.assert_allclose(logs["tokens_in"], logs["query"].str.len() / 4)
+    dense = read_mmlu_pro(tmp_path, extra=False)
+    assert len(dense) == 12 and "coder" not in set(dense["model"])
+    price = {c["name"]: (c["price_in"], c["price_out"]) for c in read_price_cards(tmp_path)}
+    d = dense.assign(pi=dense["model"].map(lambda m: price[m][0]), po=dense["model"].map(lambda m: price[m][1]))
+    np.testing.assert_allclose(d["cost"], (d["tokens_in"] * d["pi"] + d["tokens_out"] * d["po"]) / 1e6)
+
+
+def test_zeroeval_tasks_and_a_wrong_layout_names_the_missing_columns(tmp_path):
+    _write_zeroeval(tmp_path)
+    logs = read_zeroeval(tmp_path)
+    assert set(logs["task"]) == {"gsm8k", "math-l5"} and logs["query_id"].nunique() == 3
+    pd.read_parquet(tmp_path / "zeroeval_gsm8k_mathl5.parquet").drop(columns=["tokens_out"]).to_parquet(
+        tmp_path / "zeroeval_gsm8k_mathl5.parquet")
+    with pytest.raises(LogsError, match="tokens_out"):
+        read_zeroeval(tmp_path)
+
+
+def test_price_cards_keep_prices_and_sizes_and_reject_a_card_without_a_price(tmp_path):
+    (tmp_path / "cards.json").write_text(json.dumps(_PRICED_CARDS))
+    cards = read_price_cards(tmp_path)
+    assert cards == [{"name": "big", "description": "A big model.", "price_in": 0.9, "price_out": 0.9, "params_b": 70.0},
+                     {"name": "api", "description": "An API model.", "price_in": 1.25, "price_out": 5.0}]
+    (tmp_path / "cards.json").write_text(json.dumps([{"model": "x", "description": "d"}]))
+    with pytest.raises(LogsError, match="price_in"):
+        read_price_cards(tmp_path / "cards.json")
+    (tmp_path / "cards.json").write_text("[]")
+    with pytest.raises(LogsError, match="no model cards"):
+        read_price_cards(tmp_path)
+
+
+class TestMMLUProContract(LoaderContract):
+    def load(self, folder):
+        _write_mmlu_pro(folder)
+        return read_mmlu_pro(folder)
+
+
+class TestZeroEvalContract(LoaderContract):
+    def load(self, folder):
+        _write_zeroeval(folder)
+        return read_zeroeval(folder)

@@ -28,9 +28,12 @@ from graphroute.data.loaders import (
     ROUTELLM_PRICES,
     read_llmrouter_splits,
     read_marble,
+    read_mmlu_pro,
+    read_price_cards,
     read_routellm,
     read_routerbench,
     read_tree_of_thoughts,
+    read_zeroeval,
 )
 from graphroute.data.logs import DEFAULT_AGENT
 
@@ -48,12 +51,17 @@ DATASETS: dict[str, str] = {
                         "writing queries, logged USD",
     "marble": "MARBLE research tasks: 49 tasks x 3 models x 4 collaboration topologies (agents), judge scores, "
               "cost from tokens",
+    "mmlu-pro": "MMLU-Pro 5-shot CoT: 11,954 questions in 14 categories x 28 models (dense) + 1 sparse model, "
+                "0/1 effect, cost from estimated tokens x cards.json prices",
+    "zeroeval": "ZeroEval zero-shot maths: GSM8K (1,319) and MATH level 5 (721) x 42-43 models (55 in all, sparse), "
+                "0/1 effect, cost from estimated tokens x cards.json prices",
 }
 
 # where each dataset lives under data_dir()
 _FOLDERS = {
     "routerbench": "routerbench", "llmrouter": "graphrouter/related_llmrouter", "routellm-gsm8k": "RouteLLM",
     "routellm-mmlu": "RouteLLM", "tree-of-thoughts": "tree_of_thoughts", "marble": "marble_multiagentbench",
+    "mmlu-pro": "mmlu_pro", "zeroeval": "zeroeval",
 }
 # GraphRouter's hand-written model cards, used for an LLMRouter model whose own entry has no text
 _GRAPHROUTER_CARDS = "graphrouter/graphrouter_LLM_Descriptions.json"
@@ -161,6 +169,30 @@ def _mmlu_tasks(names: list[str]) -> list[dict]:
     return cards
 
 
+def _used_cards(folder: Path, logs: pd.DataFrame) -> list[dict]:
+    """The ``cards.json`` cards of the models in ``logs``; a logged model without one is an error."""
+    cards = [c for c in read_price_cards(folder) if c["name"] in set(logs["model"])]
+    missing = sorted(set(logs["model"]) - {c["name"] for c in cards})
+    if missing:
+        raise DataNotFoundError(f"{str(folder / 'cards.json')!r} has no card for the logged models {missing}; "
+                                "every model needs a price to explain its cost. Fix: rebuild the folder with its build.py.")
+    return cards
+
+
+def _category_tasks(names: list[str], benchmark: str, form: str) -> list[dict]:
+    """One card per category of a benchmark ("biology" -> "MMLU-Pro, biology: ...")."""
+    return [{"name": n, "description": f"{benchmark}, {n}: {form}"} for n in names]
+
+
+# ZeroEval's two tasks, described for the task nodes
+_ZEROEVAL_TASKS = [
+    {"name": "gsm8k", "description": "GSM8K: grade-school maths word problems needing a few arithmetic steps; "
+                                     "the answer is one number, given after the reasoning in JSON."},
+    {"name": "math-l5", "description": "MATH level 5: the hardest competition mathematics problems (algebra, "
+                                       "counting, geometry, number theory, precalculus); one final answer in JSON."},
+]
+
+
 def load_dataset(name: str) -> Dataset:
     """Load one of :data:`DATASETS` by name, with its cards.
 
@@ -194,6 +226,19 @@ def load_dataset(name: str) -> Dataset:
         cards = _package_cards("tree_of_thoughts.json")
         return Dataset(name, read_tree_of_thoughts(folder), models=cards["models"], agents=cards["agents"],
                        tasks=cards["tasks"], description=desc)
+    if name == "mmlu-pro":
+        logs = read_mmlu_pro(folder)
+        tasks = _category_tasks(sorted(set(logs["task"])), "MMLU-Pro",
+                                "ten-option multiple-choice exam questions answered after step-by-step reasoning.")
+        return Dataset(name, logs, models=_used_cards(folder, logs), agents=[dict(_DIRECT_AGENT)], tasks=tasks,
+                       description=desc)
+    if name == "zeroeval":
+        logs = read_zeroeval(folder)
+        labels = set(logs["task"])
+        tasks = [t for t in _ZEROEVAL_TASKS if t["name"] in labels]
+        tasks += [{"name": t, "description": t} for t in sorted(labels - {t["name"] for t in tasks})]
+        return Dataset(name, logs, models=_used_cards(folder, logs), agents=[dict(_DIRECT_AGENT)], tasks=tasks,
+                       description=desc)
     cards = _package_cards("marble.json")  # name == "marble"
     return Dataset(name, read_marble(folder), models=_priced(cards["models"], MARBLE_PRICES), agents=cards["agents"],
                    tasks=cards["tasks"], description=desc)

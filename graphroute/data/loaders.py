@@ -1,7 +1,8 @@
 """Readers that map public routing logs onto the canonical table of :mod:`graphroute.data.logs`.
 
 Each reader knows one published layout (RouterBench's wide parquet, LLMRouter's DC-router JSON,
-RouteLLM's two-model CSVs, the Tree-of-Thoughts and MARBLE extracts) and returns
+RouteLLM's two-model CSVs, the Tree-of-Thoughts and MARBLE extracts, the MMLU-Pro and ZeroEval
+long parquets with their ``cards.json`` price tables) and returns
 ``validate_logs`` output: one row per logged run, ``query_id, query, task, model, agent, effect,
 cost`` (+ ``tokens_in``, ``tokens_out`` where known).
 
@@ -29,9 +30,9 @@ from graphroute.data.logs import DEFAULT_TASK, validate_logs
 
 __all__ = [
     "read_routerbench", "read_llmrouter", "read_llmrouter_splits", "read_routellm", "read_tree_of_thoughts",
-    "read_marble", "approx_tokens",
+    "read_marble", "read_mmlu_pro", "read_zeroeval", "read_price_cards", "approx_tokens",
     "CHARS_PER_TOKEN", "LLMROUTER_OUTPUT_TOKENS", "ROUTELLM_PRICES", "ROUTELLM_OUTPUT_TOKENS", "MARBLE_PRICES",
-    "MARBLE_INPUT_SHARE", "ROUTERBENCH_FILE", "ROUTELLM_BENCHMARKS",
+    "MARBLE_INPUT_SHARE", "ROUTERBENCH_FILE", "ROUTELLM_BENCHMARKS", "MMLU_PRO_FILES", "ZEROEVAL_FILE", "CARDS_FILE",
 ]
 
 # Token estimate for text whose tokens were not logged: ceil(characters / 4), the usual rule of
@@ -73,6 +74,11 @@ _TOT_AGENTS = {"io": "IO", "cot": "CoT", "tot": "ToT"}  # strategy prefix in the
 _MARBLE_RUNS = "marble_research_topology_outcomes.csv"
 _MARBLE_TASKS = "marble_research_tasks.jsonl"
 _MARBLE_JUDGED = ("innovation", "safety", "feasibility")
+# MMLU-Pro: the dense 28-model file, then the 29th model's sparse file (same columns)
+MMLU_PRO_FILES = ("mmlu_pro_5shot.parquet", "mmlu_pro_5shot_extra_models_sparse.parquet")
+ZEROEVAL_FILE = "zeroeval_gsm8k_mathl5.parquet"
+CARDS_FILE = "cards.json"  # the price table that MMLU-Pro's and ZeroEval's logged costs were computed from
+_PRICED_COLUMNS = ["query_id", "query", "task", "model", "agent", "effect", "cost", "tokens_out"]
 
 
 def approx_tokens(text: pd.Series | list[str]) -> np.ndarray:
@@ -362,3 +368,83 @@ def read_marble(directory: str | Path) -> pd.DataFrame:
         "cost": (tok_in * price_in + tok_out * price_out) / 1e6, "tokens_in": tok_in, "tokens_out": tok_out,
     })
     return validate_logs(out[out["effect"].notna().to_numpy()])
+
+
+# ------------------------------------------------------------------ MMLU-Pro, ZeroEval (long parquet + cards.json)
+def read_price_cards(path: str | Path) -> list[dict]:
+    """Model cards from a dataset's ``cards.json`` (MMLU-Pro, ZeroEval): ``{name, description, price_in,
+    price_out[, params_b]}``, USD per 1M tokens, in file order. ``path`` is the file or its folder.
+
+    The file is a list of ``{model, description, params_b, price_in, price_out, price_source,
+    price_note}``; the source and note say where each price came from and stay in the file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / CARDS_FILE
+    raw = json.loads(_need(path, f"model cards with prices ({CARDS_FILE})").read_text(encoding="utf-8"))
+    cards = []
+    for i, c in enumerate(raw if isinstance(raw, list) else []):
+        try:
+            card = {"name": str(c["model"]), "description": " ".join(str(c.get("description") or "").split()),
+                    "price_in": float(c["price_in"]), "price_out": float(c["price_out"])}
+        except (KeyError, TypeError, ValueError) as e:
+            raise LogsError(f"{str(path)!r}: card {i} ({c!r:.80}) needs 'model' and numeric 'price_in' / 'price_out' "
+                            f"({e!r}). Fix: pass the dataset's unmodified {CARDS_FILE}.") from e
+        if c.get("params_b") is not None:
+            card["params_b"] = float(c["params_b"])
+        cards.append(card)
+    if not cards:
+        raise LogsError(f"{str(path)!r} holds no model cards (expected a non-empty JSON list of "
+                        "{'model', 'price_in', 'price_out', ...}). Fix: pass the dataset's unmodified cards.json.")
+    return cards
+
+
+def _read_priced(files: list[Path], layout: str) -> pd.DataFrame:
+    """Canonical logs from long parquet files whose cost was computed from estimated tokens.
+
+    The builds estimate input tokens as ``len(query) / CHARS_PER_TOKEN`` (not rounded) and log
+    ``tokens_out`` the same way, so ``tokens_in`` is recomputed exactly as the build did and
+    ``cost == (tokens_in × price_in + tokens_out × price_out) / 1e6`` holds with the cards' prices.
+    Extra columns (gold answer, extracted answer, source tags) are dropped.
+    """
+    frames = []
+    for path in files:
+        df = pd.read_parquet(path)
+        _need_columns(df, _PRICED_COLUMNS, path, layout)
+        frames.append(df[_PRICED_COLUMNS])
+    df = pd.concat(frames, ignore_index=True)
+    for col in ("query_id", "query", "task", "model", "agent"):
+        df[col] = df[col].astype(object)
+    df["tokens_in"] = df["query"].str.len().to_numpy(dtype=float) / CHARS_PER_TOKEN
+    return validate_logs(df)
+
+
+def read_mmlu_pro(directory: str | Path, extra: bool = True) -> pd.DataFrame:
+    """MMLU-Pro 5-shot CoT outcomes (the folder ``mmlu_pro/`` of the shared data), canonical form.
+
+    11,954 questions; task = one of the 14 MMLU-Pro categories; effect = 1.0 when the authors'
+    extracted letter equals the gold one (no letter = 0); query = the question and its 3–10
+    lettered options (the 5 exemplars of the real prompt are not included). ``mmlu_pro_5shot.parquet``
+    is dense (28 models answered every question); with ``extra`` (default) the 29th model,
+    DeepSeek-Coder-V2, joins from the sparse file on the 10,279 questions it answered
+    (345k runs; without it, 334,712). No cost was logged: cost is the build's estimate,
+    (len(query)/4 × price_in + tokens_out × price_out) / 1e6 with ``cards.json`` prices
+    (:func:`read_price_cards`), and the input cost is underestimated (the exemplars are not counted).
+    """
+    d = Path(directory)
+    names = MMLU_PRO_FILES if extra else MMLU_PRO_FILES[:1]
+    files = [_need(d / n, f"MMLU-Pro outcomes ({n})") for n in names]
+    return _read_priced(files, "the MMLU-Pro long parquet")
+
+
+def read_zeroeval(directory: str | Path) -> pd.DataFrame:
+    """ZeroEval GSM8K and MATH level 5 outcomes (the folder ``zeroeval/`` of the shared data), canonical form.
+
+    2,040 questions: task ``gsm8k`` (1,319 × 43 models) or ``math-l5`` (721 × 42 models), 86,984
+    runs; only 30 models answered both tasks, so the union is sparse. query = the full zero-shot
+    prompt (question + ZeroEval's fixed JSON-answer instruction); effect = 1.0 when ZeroEval's scorer
+    matched the first number of the answer. Cost is the build's estimate from ``cards.json`` prices,
+    as for :func:`read_mmlu_pro` (o1 models' hidden reasoning tokens are not counted).
+    """
+    path = _need(Path(directory) / ZEROEVAL_FILE, f"ZeroEval outcomes ({ZEROEVAL_FILE})")
+    return _read_priced([path], "the ZeroEval long parquet")
