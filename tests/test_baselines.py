@@ -51,6 +51,16 @@ class TestKNNRouter(RouterContract):
         return bl.KNNRouter(k=5, **HASH)
 
 
+class TestTfidfKNNRouter(RouterContract):
+    def make_router(self):
+        return bl.TfidfKNNRouter(k=5)
+
+
+class TestTfidfRidgeRouter(RouterContract):
+    def make_router(self):
+        return bl.TfidfRidgeRouter(alpha=0.5)
+
+
 class TestMLPRouter(RouterContract):
     def make_router(self):
         return bl.MLPRouter(hidden=16, epochs=15, batch_size=16, seed=1, **HASH)
@@ -248,3 +258,61 @@ def test_graphrouter_baseline_beats_random_at_its_scenario(dense, random_rewards
     np.testing.assert_allclose(pred.groupby("query_index")["effect"].sum(), 1.0, rtol=1e-5)
     got = reward(dense["table"], choices_of(r, dense, r.scenario_weights_), "performance_first")
     assert got > random_rewards["performance_first"] + 0.02
+
+
+# ---------------------------------------------------------------------------------------------
+# TF-IDF baselines
+# ---------------------------------------------------------------------------------------------
+def _lexical_logs() -> pd.DataFrame:
+    """Two tasks whose texts share words; model 'a' wins on 'apple' queries, 'b' on the others."""
+    rows = []
+    for i in range(40):
+        task = "fruit" if i % 2 == 0 else "tools"
+        word = "apple" if i % 4 < 2 else "hammer"
+        for m in ("a", "b"):
+            rows.append({"query_id": f"q{i}", "query": f"{word} question {i} about {task}", "task": task,
+                         "model": m, "effect": float((word == "apple") == (m == "a")),
+                         "cost": 0.001 * (1 + (m == "b")) * (1 + i % 3)})
+    return pd.DataFrame(rows)
+
+
+def test_tfidf_knn_uniform_mean_of_the_k_nearest_within_the_given_task():
+    logs = _lexical_logs()
+    r = bl.TfidfKNNRouter(k=3).fit(logs)
+    # within 'tools' every neighbour is a tools query: 'apple' tools queries exist (i % 4 == 1)
+    p = r.predict(["apple question about tools"], tasks=["tools"]).set_index("model")
+    assert p.loc["a", "effect"] == 1.0 and p.loc["b", "effect"] == 0.0
+    ev = r.evidence("apple question about tools", k=3)
+    assert len(ev) == 3 and ev["similarity"].is_monotonic_decreasing
+    # no task: the neighbours vote for it, and the prediction is still a plain mean in [0, 1]
+    q = r.predict(["hammer question 9 about tools"])
+    assert set(q["task"]) == {"tools"} and q["effect"].between(0, 1).all()
+
+
+def test_tfidf_ridge_is_one_sklearn_ridge_per_pair_and_infers_a_missing_task():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import Ridge
+
+    logs = _lexical_logs()
+    logs = logs[~((logs["model"] == "b") & logs["query_id"].isin(["q0", "q1", "q2"]))]  # b is sparse
+    r = bl.TfidfRidgeRouter(alpha=0.7, use_task=False).fit(logs)
+    queries = ["apple question about fruit", "hammer question about tools"]
+    got = r.predict(queries).set_index(["query_index", "model"])
+    table = aggregate_runs(gr.validate_logs(logs)).sort_values("query_id", key=lambda s: s.astype(str))
+    texts = table.drop_duplicates("query_id").set_index("query_id")["query"]
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_features=100_000).fit(texts.sort_index().tolist())
+    for m in ("a", "b"):
+        g = table[table["model"] == m]
+        want = Ridge(alpha=0.7).fit(vec.transform(g["query"]), g["effect"]).predict(vec.transform(queries))
+        np.testing.assert_allclose([got.loc[(0, m), "effect"], got.loc[(1, m), "effect"]], np.clip(want, 0, 1),
+                                   atol=1e-5)
+    assert got["cost"].gt(0).all()
+    with_task = bl.TfidfRidgeRouter().fit(logs)
+    assert set(with_task.predict(["apple question 4 about fruit"])["task"]) == {"fruit"}
+
+
+def test_tfidf_baselines_reject_bad_parameters_at_fit():
+    with pytest.raises(gr.ConfigError, match="k must be an integer >= 1"):
+        bl.TfidfKNNRouter(k=0).fit(_lexical_logs())
+    with pytest.raises(gr.ConfigError, match="alpha"):
+        bl.TfidfRidgeRouter(alpha=-1.0).fit(_lexical_logs())

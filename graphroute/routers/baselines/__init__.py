@@ -16,13 +16,15 @@ way to predict a pair it never saw (the graph router does, from the pair's cards
   task; with the shared selector they reproduce "always the best model", "always the cheapest",
   "the best model of each task".
 - ``KNNRouter``: similarity-weighted outcomes of the nearest training queries.
+- ``TfidfKNNRouter``, ``TfidfRidgeRouter``: lexical baselines on scikit-learn TF-IDF features,
+  kNN (k=30, uniform; within the task when it is given) and one ridge per pair (+ task one-hot).
 - ``MLPRouter``: an MLP from the query embedding to every pair's effect and log cost.
 - ``MFRouter``: RouteLLM's matrix factorisation, score(q, p) = w^T (v_p ⊙ W q) + b_p.
 - ``GraphRouterBaseline``: a re-implementation of GraphRouter (Feng et al., ICLR 2025): one model
   per scenario that scores (query, LLM) edges; see its docstring for how to select with it.
 
 ``BASELINES`` maps a short name to each class; ``make_router(name, **params)`` builds one. One
-concept per module (``tables``, ``knn``, ``mlp``, ``mf``, ``graphrouter``; shared parts in
+concept per module (``tables``, ``knn``, ``tfidf``, ``mlp``, ``mf``, ``graphrouter``; shared parts in
 ``common``, the names in ``registry``); a class is imported when first used, so listing the names
 (``BASELINE_NAMES``) or building a table baseline needs no torch.
 """
@@ -41,6 +43,8 @@ __all__ = [
     "CheapestRouter",
     "PerTaskBestRouter",
     "KNNRouter",
+    "TfidfKNNRouter",
+    "TfidfRidgeRouter",
     "MLPRouter",
     "MFRouter",
     "GraphRouterBaseline",
@@ -51,7 +55,8 @@ __all__ = [
 ]
 
 _HOME = {"ALL_TASKS": "common", "RandomRouter": "tables", "OracleRouter": "tables", "BestSingleRouter": "tables",
-         "CheapestRouter": "tables", "PerTaskBestRouter": "tables", "KNNRouter": "knn", "MLPRouter": "mlp",
+         "CheapestRouter": "tables", "PerTaskBestRouter": "tables", "KNNRouter": "knn", "TfidfKNNRouter": "tfidf",
+         "TfidfRidgeRouter": "tfidf", "MLPRouter": "mlp",
          "MFRouter": "mf", "GraphRouterBaseline": "graphrouter", "GraphRouterNet": "graphrouter",
          "_best_labels": "graphrouter"}
 

@@ -20,6 +20,8 @@ _WHERE: dict[str, tuple[str, str]] = {
     "cheapest": ("tables", "CheapestRouter"),
     "random": ("tables", "RandomRouter"),
     "knn": ("knn", "KNNRouter"),
+    "tfidf_knn": ("tfidf", "TfidfKNNRouter"),
+    "tfidf_ridge": ("tfidf", "TfidfRidgeRouter"),
     "mlp": ("mlp", "MLPRouter"),
     "mf": ("mf", "MFRouter"),
     "graphrouter": ("graphrouter", "GraphRouterBaseline"),
