@@ -49,6 +49,14 @@ def add_arguments(p) -> None:
                    help=f"new-models: logged runs per added model, comma-separated {library_default(DEFAULT_SHOTS)}")
     p.add_argument("--holdout", type=positive_int, default=None,
                    help=f"new-models: models held out per seed {library_default(DEFAULT_HOLDOUT)}")
+    p.add_argument("--observed", type=positive_int, default=None, metavar="K",
+                   help="production-shaped logs: each training query keeps only K random (model, agent) outcomes "
+                        "(seeded by the split); test queries stay fully logged for scoring (default: all outcomes)")
+    p.add_argument("--no-task", action="store_true",
+                   help="route every test query without its task label (routers infer what they need)")
+    p.add_argument("--summary", default=None, metavar="DIR",
+                   help="run nothing: rank graphroute across the saved results.json files under DIR (per dataset x "
+                        "protocol x scenario) and write DIR/summary.md")
     p.add_argument("--threads", type=positive_int, default=THREADS,
                    help=f"torch CPU threads (default {THREADS}: on a machine with other work more threads "
                         "spin-wait on each other)")
@@ -86,14 +94,21 @@ def run(args) -> int:
 
     from graphroute.eval.bench import DEFAULT_DATASET, run_bench
 
+    if args.summary is not None:
+        return _run_summary(args.summary)
     torch.set_num_threads(args.threads)
     if args.protocol == "new-models":
+        if args.observed is not None or args.no_task:
+            from graphroute.errors import ConfigError
+
+            raise ConfigError("--observed and --no-task apply to the standard protocol; got --protocol new-models. "
+                              "Fix: drop them, or drop --protocol new-models.")
         return _run_new_models(args)
-    kwargs = given(args, seeds="seeds", embedder="embedder")
+    kwargs = given(args, seeds="seeds", embedder="embedder", observed="observed")
     if args.routers is not None:
         kwargs["routers"] = [r.strip() for r in args.routers.split(",") if r.strip()]
     res = run_bench(args.dataset or DEFAULT_DATASET, router_params=parse_params(args.param),
-                    progress=not args.quiet, **kwargs)
+                    task_labels=not args.no_task, progress=not args.quiet, **kwargs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     md = res.to_markdown()
@@ -102,6 +117,20 @@ def run(args) -> int:
     res.plot(out / "pareto.png")
     print(md)
     print(f"\nwrote {out / 'table.md'}, {out / 'results.json'}, {out / 'pareto.png'} ({res.meta['wall_s']:.0f} s)")
+    return 0
+
+
+def _run_summary(root: str) -> int:
+    from pathlib import Path
+
+    from graphroute.eval.bench import load_results, summarize_results
+    from graphroute.eval.report import summary_markdown
+
+    md = summary_markdown(summarize_results(load_results(root)))
+    print(md)
+    if Path(root).is_dir():
+        (Path(root) / "summary.md").write_text(md + "\n")
+        print(f"\nwrote {Path(root) / 'summary.md'}")
     return 0
 
 
@@ -121,7 +150,7 @@ def _run_new_models(args) -> int:
             raise ConfigError(f"--shots must be comma-separated integers such as 0,10,50; got {args.shots!r}.") from e
     _, logs, cards = load_bench_data(args.dataset or DEFAULT_DATASET)
     res = run_new_models(logs, cards, router_params=parse_params(args.param).get("graphroute"),
-                         progress=not args.quiet, **kwargs)
+                         task_labels=not args.no_task, progress=not args.quiet, **kwargs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     md = new_models_markdown(res)

@@ -15,7 +15,10 @@ import pandas as pd
 
 from graphroute.selection import SCENARIOS
 
-__all__ = ["markdown_table", "mean_std", "json_default", "new_models_markdown", "pareto_plot"]
+__all__ = ["markdown_table", "mean_std", "json_default", "new_models_markdown", "pareto_plot", "rank_summary",
+           "summary_markdown"]
+
+CEILINGS = ("oracle",)  # not competitors: a ceiling fitted on the test outcomes
 
 
 def markdown_table(t: pd.DataFrame, first: str) -> str:
@@ -89,3 +92,57 @@ def pareto_plot(dataset: str, sweeps: pd.DataFrame, singles: pd.DataFrame, seed:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def _rank_row(rows: pd.DataFrame, router: str, scenario: str) -> dict:
+    """``router``'s rank among the non-ceiling routers by mean reward at one scenario, its mean gap closed,
+    and the best other router (name and gap)."""
+    col, gap = f"reward_{scenario}", f"gap_{scenario}"
+    means = rows.groupby("router", sort=False)[[col, gap]].mean(numeric_only=True)
+    means = means.drop(index=[c for c in CEILINGS if c in means.index]).dropna(subset=[col])
+    if router not in means.index:
+        return {f"rank_{scenario}": "n/a", f"gap_{scenario}": "n/a", f"best_other_{scenario}": "n/a"}
+    mine = means.loc[router, col]
+    others = means.drop(index=router)
+    rank = 1 + int((others[col] > mine + 1e-12).sum())  # ties share the better rank
+    out = {f"rank_{scenario}": f"{rank}/{len(means)}", f"gap_{scenario}": _num(means.loc[router, gap])}
+    if len(others):
+        best = others[col].idxmax()
+        out[f"best_other_{scenario}"] = f"{best} ({_num(others.loc[best, gap])})"
+    else:
+        out[f"best_other_{scenario}"] = "n/a"
+    return out
+
+
+def _num(v) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.3f}"
+
+
+def rank_summary(runs: Sequence[tuple[str, str, pd.DataFrame]], router: str = "graphroute",
+                 scenarios: Sequence[str] | None = None) -> pd.DataFrame:
+    """Across bench runs: ``router``'s rank per (dataset, protocol) × scenario.
+
+    ``runs`` holds (dataset, protocol label, per-seed rows with ``router``, ``reward_<scenario>`` and
+    ``gap_<scenario>``). Rank 1 is the highest mean reward over seeds among all routers but the
+    oracle (ties share a rank), shown as ``rank/n``; ``gap_<scenario>`` is ``router``'s mean gap
+    closed, (router − best single) / (oracle − best single); ``best_other_<scenario>`` names the
+    best other router with its gap. One row per run, sorted by dataset then protocol.
+    """
+    scenarios = list(SCENARIOS) if scenarios is None else list(scenarios)
+    out = []
+    for dataset, protocol, rows in runs:
+        rec: dict = {"dataset": dataset, "protocol": protocol, "seeds": int(rows["seed"].nunique())}
+        for scen in scenarios:
+            rec.update(_rank_row(rows, router, scen))
+        out.append(rec)
+    cols = ["dataset", "protocol", "seeds"] + [f"{k}_{s}" for s in scenarios for k in ("rank", "gap", "best_other")]
+    if not out:
+        return pd.DataFrame(columns=cols)
+    return pd.DataFrame(out)[cols].sort_values(["dataset", "protocol"], kind="mergesort").reset_index(drop=True)
+
+
+def summary_markdown(summary: pd.DataFrame, router: str = "graphroute") -> str:
+    """``rank_summary`` as Markdown, with a line that says how to read it."""
+    note = (f"{router}'s rank among the routers (oracle excluded; 1 = highest mean reward), its gap closed "
+            "(router − best single) / (oracle − best single), and the best other router (its gap), per scenario.")
+    return note + "\n\n" + markdown_table(summary.set_index(["dataset"]), "dataset")
