@@ -6,8 +6,9 @@ It is the only process that changes the router. On start it loads the newest pub
 watermark and replays every outcome with a larger id, so an outcome folded before a crash but not
 yet published is folded again into the older snapshot it is missing from, and never twice into one
 router. It then polls the store: admin model ops are applied and published at once (the admin call
-waits for them); outcomes are folded as they come and published every ``publish_every`` outcomes or
-``publish_interval_s`` seconds. Run as ``python -m graphroute.serve.learner`` by the supervisor.
+waits for them); outcomes are read as they come and folded in one ``observe`` right before each
+publish, every ``publish_every`` outcomes or ``publish_interval_s`` seconds (at most one publish per
+``publish_min_gap_s``). Run as ``python -m graphroute.serve.learner`` by the supervisor.
 """
 
 from __future__ import annotations
@@ -112,27 +113,29 @@ class Learner:
     def run(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
         router, pointer = self.bootstrap()
-        wm, op_wm = pointer.outcome_watermark, pointer.op_watermark
-        pending, since, last = 0, None, time.monotonic()
+        read, op_wm = pointer.outcome_watermark, pointer.op_watermark
+        buffer: list[tuple] = []  # read, not yet folded: folded in one observe right before a publish
+        since, last = None, time.monotonic()
         while not stop.is_set():
             ops = self.store.model_ops_after(op_wm)
-            if ops:
-                apply_model_ops(router, ops)
-                op_wm = ops[-1][0]
-            rows = self.store.outcomes_after(wm, limit=5000)
+            rows = self.store.outcomes_after(read, limit=5000)
             if rows:
-                _fold_or_skip(router, rows)
-                wm = rows[-1][0]
-                pending += len(rows)
+                buffer += rows
+                read = rows[-1][0]
                 since = since or time.monotonic()
             now = time.monotonic()
-            full = pending >= self.config.publish_every
-            waited = pending and now - since >= self.config.publish_interval_s
-            due = (full or waited) and now - last >= self.config.publish_min_gap_s
-            if ops or due:
-                pointer = self.snapshots.publish(router, wm, op_wm)
-                log.info("published generation %d (outcomes <= %d, ops <= %d)", pointer.generation, wm, op_wm)
-                pending, since, last = 0, None, time.monotonic()
+            full = len(buffer) >= self.config.publish_every
+            waited = buffer and now - since >= self.config.publish_interval_s
+            if ops or ((full or waited) and now - last >= self.config.publish_min_gap_s):
+                if ops:  # first: outcomes may name a model an op adds
+                    apply_model_ops(router, ops)
+                    op_wm = ops[-1][0]
+                if buffer:
+                    _fold_or_skip(router, buffer)
+                pointer = self.snapshots.publish(router, read, op_wm)  # read == everything folded now
+                log.info("published generation %d (outcomes <= %d, ops <= %d)", pointer.generation,
+                         pointer.outcome_watermark, op_wm)
+                buffer, since, last = [], None, time.monotonic()
             if not rows and not ops:
                 stop.wait(self.config.poll_s)
 

@@ -37,6 +37,8 @@ class GuardMiddleware:
         endpoint = _endpoint(scope["path"])
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if length is not None and (not length.isdigit() or int(length) > self.max):
+            if length.isdigit() and int(length) <= _DRAIN_MAX:  # read it away, so the client sees the 413
+                await _drain(receive)                              # instead of a reset connection
             return await _too_large(send, length.decode("latin-1"), self.max, endpoint, self.metrics)
         counter = self.counters.get(endpoint)
         if counter is not None:
@@ -66,6 +68,16 @@ class GuardMiddleware:
                 counter.incoming -= 1
             self.metrics.requests.labels(endpoint, str(status[0])).inc()
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - t0)
+
+
+_DRAIN_MAX = 64 * 1024 * 1024  # a larger refused body is not read: the connection is closed on it
+
+
+async def _drain(receive) -> None:
+    while True:
+        msg = await receive()
+        if msg["type"] != "http.request" or not msg.get("more_body"):
+            return
 
 
 def _limit_message(got: str, limit: int) -> str:
