@@ -8,6 +8,15 @@ candidate. The choice at each scenario maximises w_e·effect − w_c·cost_norm 
 from the training costs' per-task range; it is scored on the test outcomes. The oracle is fitted
 on the test table itself, as a ceiling. GraphRouter is one model per scenario, so it is fitted
 three times per seed and scored at its own scenario only (its AIQ is not defined).
+
+Every table also reports ``gap_<scenario>`` = (router − best single) / (oracle − best single), per
+seed against that seed's ``best_single`` and ``oracle`` rows (so those two always run).
+
+Two protocols mirror production (DESIGN.md, "Evaluation"); they change what routers see, never
+how a choice is scored: ``observed=K`` keeps K seeded random (model, agent) outcomes per training
+query (``splits.keep_observed``; test queries stay fully logged, and choices still normalise cost
+with the full training split's per-task range), and ``task_labels=False`` routes every test query
+with task None (each router infers what it needs). ``meta["protocol"]`` records both.
 """
 
 from __future__ import annotations
