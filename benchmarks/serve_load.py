@@ -158,14 +158,16 @@ def feedback_rate(tmp: Path, router_dir: Path, args) -> list[dict]:
         qs = [f"feedback probe {i} about rivers" for i in range(250)]
         ids = [r["decision_id"] for r in httpx.post(srv.url + "/v1/route:batch", json={"queries": qs},
                                                     timeout=120).json()["results"]]
-        single = drive(srv.port, "/v1/feedback",
-                       lambda i: json.dumps({"decision_id": ids[i % len(ids)], "effect": 1.0}).encode(), 32,
-                       args.duration, 20_000, headers=auth)
-        single.update(kind="single posts, 32 clients", outcomes_per_s=single["rps"])
+        for clients in (32, 128):  # closed-loop clients: a commit's group is about half of them (see docs)
+            single = drive(srv.port, "/v1/feedback",
+                           lambda i: json.dumps({"decision_id": ids[i % len(ids)], "effect": 1.0}).encode(), clients,
+                           args.duration, 50_000, headers=auth)
+            single.update(kind=f"single posts, {clients} clients", outcomes_per_s=single["rps"])
+            out.append(single)
         batch_body = json.dumps({"outcomes": [{"decision_id": d, "effect": 0.5} for d in ids] * 2}).encode()
         batch = drive(srv.port, "/v1/feedback:batch", lambda i: batch_body, 4, args.duration, 2000, headers=auth)
         batch.update(kind="batches of 500, 4 clients", outcomes_per_s=batch["rps"] * 500)
-        out = [single, batch]
+        out.append(batch)
         for r in out:
             print(json.dumps(r), flush=True)
     finally:

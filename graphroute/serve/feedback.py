@@ -1,6 +1,7 @@
 """Feedback ingestion with group commit: an outcome is acknowledged only once its row is committed.
 
-Feedback requests go on a queue; one writer thread takes every request waiting, checks them
+Feedback requests go on a queue; one writer thread takes every request waiting (it does not wait for
+more: those that arrive during one commit's fsync make the next group), checks them
 (decision ids exist, models and agents are known to the served router), writes all valid ones in
 one transaction (fsynced with durability "full") and only then resolves their callers. Many
 concurrent posts thus share one fsync, which is what lets a durable store take thousands per second.
@@ -12,7 +13,6 @@ import asyncio
 import logging
 import queue
 import threading
-import time
 
 import graphroute as gr
 
@@ -27,7 +27,6 @@ __all__ = ["FeedbackWriter"]
 
 log = logging.getLogger("graphroute.serve")
 _MAX_GROUP = 2000  # outcomes per transaction
-_GROUP_WAIT_S = 0.002  # how long a group waits for feedback requests already arriving
 
 
 class FeedbackWriter:
@@ -58,18 +57,11 @@ class FeedbackWriter:
             if first is None:
                 return
             group, n = [first], len(first[0])
-            deadline = time.perf_counter() + _GROUP_WAIT_S
-            while n < _MAX_GROUP:
+            while n < _MAX_GROUP:  # no waiting: the posts that arrive during one commit's fsync form the next group
                 try:
                     nxt = self._queue.get_nowait()
-                except queue.Empty:  # wait a little only for requests already arriving: an fsync costs more
-                    left = deadline - time.perf_counter()
-                    if self.incoming <= 0 or left <= 0:
-                        break
-                    try:
-                        nxt = self._queue.get(timeout=left)
-                    except queue.Empty:
-                        break
+                except queue.Empty:
+                    break
                 if nxt is None:
                     self._queue.put(None)
                     break
