@@ -155,3 +155,19 @@ def test_cli_summary_writes_summary_md(result, tmp_path, capsys):
     result.to_json(tmp_path / "r1" / "results.json")
     assert main(["bench", "--summary", str(tmp_path)]) == 0
     assert "rank_balance" in (tmp_path / "summary.md").read_text() and "graphroute" in capsys.readouterr().out
+
+
+def test_cli_protocol_flags_reach_the_results(tmp_path, capsys):
+    from graphroute.cli import main
+
+    path = tmp_path / "logs.csv"
+    make_synthetic(n_queries=50, n_models=3, n_tasks=2, density=1.0, seed=9).logs.to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert main(["bench", "--dataset", str(path), "--routers", "per_task_best", "--seeds", "1", "--embedder", "hash",
+                 "--observed", "1", "--no-task", "--quiet", "--out", str(out)]) == 0
+    meta = json.loads((out / "results.json").read_text())["meta"]
+    assert meta["protocol"] == {"observed": 1, "task_labels": False, "label": "observed=1, no-task"}
+    assert (out / "table.md").read_text().startswith("Protocol: observed=1, no-task.")
+    capsys.readouterr()
+    assert main(["bench", "--dataset", str(path), "--protocol", "new-models", "--no-task", "--out", str(out)]) == 2
+    assert "apply to the standard protocol" in capsys.readouterr().err
