@@ -113,8 +113,8 @@ def random_rewards(dense):
 # registry
 # ---------------------------------------------------------------------------------------------
 def test_registry_names_every_baseline():
-    assert list(bl.BASELINES) == ["oracle", "best_single", "per_task_best", "cheapest", "random", "knn", "mlp",
-                                  "mf", "graphrouter"]  # the bench's order
+    assert list(bl.BASELINES) == ["oracle", "best_single", "per_task_best", "cheapest", "random", "knn", "tfidf_knn",
+                                  "tfidf_ridge", "mlp", "mf", "graphrouter"]  # the bench's order
     assert bl.BASELINE_NAMES == tuple(bl.BASELINES)
     for name, cls in bl.BASELINES.items():
         router = bl.make_router(name)
