@@ -13,7 +13,7 @@ The load generator is a small asyncio HTTP/1.1 keep-alive client (pre-encoded re
 responses only), so that on a 2-core machine it takes as little CPU from the server as it can; it is
 the benchmark's client, not part of the service. Results go to benchmarks/serve_results.md.
 
-    OMP_NUM_THREADS=1 python benchmarks/serve_load.py                    # the committed figures
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/serve_load.py         # the committed figures
     OMP_NUM_THREADS=1 python benchmarks/serve_load.py --duration 3 --long 5 --out /tmp/r.md   # a quick look
 """
 
@@ -212,7 +212,8 @@ def report(curves: list[dict], fb: list[dict], px: dict, args, started: float) -
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     lines = [
         "# `graphroute serve` load benchmark", "",
-        f"`{' '.join(['python', 'benchmarks/serve_load.py'] + sys.argv[1:])}` at commit {commit}, "
+        f"`OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')} nice -n {os.nice(0)} "
+        f"{' '.join(['python', 'benchmarks/serve_load.py'] + sys.argv[1:])}` at commit {commit}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}; {os.cpu_count()} cores "
         f"({platform.processor() or platform.machine()}), Python {platform.python_version()}, "
         f"`--workers {args.workers}`, loopback only. The load generator runs on the same cores as the server. "
