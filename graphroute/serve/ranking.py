@@ -2,10 +2,10 @@
 
 ``Router.select`` returns the ranked alternatives of one query; ``select_many`` ranks many but keeps
 only the choice. A micro-batch needs both (every response carries its ranked alternatives), so this
-module applies the documented objective (``graphroute.selection``: score = w_effect·effect −
+module runs the library's ranking kernel (``graphroute.selection.rank_arrays``: score = w_effect·effect −
 w_cost·cost_term − w_latency·latency_s; cost_term is the predicted cost min–max normalised by the
-task's logged cost range, or USD; ties toward lower cost, then the model and agent names) to the
-[Q, P] predictions of one ``predict`` call. ``tests/test_serve_units.py`` checks it against
+task's logged cost range, or USD) on the [Q, P] predictions of one ``predict`` call and orders them
+as ``select`` does (ties toward lower cost, then the model and agent names). ``tests/test_serve_units.py`` checks it against
 ``Router.select`` on every objective it supports. The objective is validated by the library first
 (``validate``); queries with no feasible candidate go back to ``Router.select``, whose
 InfeasibleError (or declared fallback) is the answer.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import graphroute as gr
+from graphroute.selection import Objective, rank_arrays, task_bounds
 
 __all__ = ["Ranked", "rank_batch", "objective_kwargs"]
 
@@ -54,14 +54,9 @@ class Ranked:
         return [self.row(q, int(p)) for p in self.order[q]]
 
 
-def _weights(weights) -> dict[str, float]:
-    if weights is None:
-        return dict(gr.DEFAULT_WEIGHTS)
-    return {k: float(weights.get(k, 0.0)) for k in gr.DEFAULT_WEIGHTS}
-
-
 def rank_batch(router, queries: list[str], tasks: list[str | None], objective: dict) -> Ranked:
-    """Predict once for ``queries`` and rank every candidate of each under ``objective`` (validated)."""
+    """Predict once for ``queries`` and rank every candidate of each under ``objective`` (validated), with
+    the library's one ranking kernel (``selection.rank_arrays``) and per-task cost scale (``task_bounds``)."""
     pred = router.predict(queries, tasks)  # [Q*P rows] in query order, candidates_ order within
     cands = router.candidates_
     n_q, n_p = len(queries), len(cands)
@@ -70,27 +65,10 @@ def rank_batch(router, queries: list[str], tasks: list[str | None], objective: d
     cost = pred["cost"].to_numpy(float).reshape(n_q, n_p)
     latency = pred["latency_s"].to_numpy(float).reshape(n_q, n_p) if "latency_s" in pred else None
     task = pred["task"].to_numpy(object)[::n_p]
-    w = _weights(objective.get("weights"))
-    if objective.get("cost_unit", "normalized") == "normalized":
-        cr = router.cost_range_
-        bounds = np.array([cr.get(t, cr.get("*", (0.0, 1.0))) for t in task], dtype=float).reshape(-1, 2)
-        lo, hi = bounds[:, :1], bounds[:, 1:]
-        term = (cost - lo) / np.where(hi > lo, hi - lo, 1.0)
-    else:
-        term = cost
-    score = w["effect"] * effect - w["cost"] * term
-    if w["latency"] > 0:
-        score = score - w["latency"] * latency
-    ok = np.ones((n_q, n_p), dtype=bool)
-    for key, values, cmp in (("budget", cost, np.less_equal), ("max_latency", latency, np.less_equal),
-                             ("min_effect", effect, np.greater_equal)):
-        if objective.get(key) is not None:
-            ok &= cmp(values, objective[key])
-    for key, col, keep in (("allowed_models", models, True), ("allowed_agents", agents, True),
-                           ("forbidden_models", models, False), ("forbidden_agents", agents, False)):
-        names = objective.get(key)
-        if names is not None:
-            ok &= np.array([(n in set(names)) == keep for n in col], dtype=bool)[None, :]
+    obj = Objective(**objective_kwargs(objective)).checked(sorted(set(models.tolist())), sorted(set(agents.tolist())),
+                                                          latency is not None)
+    lo, hi = task_bounds(router.cost_range_, task)
+    _, score, ok = rank_arrays(obj, lo[:, None], hi[:, None], effect, cost, latency, models, agents)
     rank_m = _name_rank(models)
     rank_a = _name_rank(agents)
     order = np.empty((n_q, n_p), dtype=np.int64)
