@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import shutil
 import socket
 import subprocess
 import sys
@@ -93,12 +94,22 @@ class Proc:
 
 def start_server(args: list[str], log: Path, env: dict | None = None, port: int | None = None,
                  timeout: float = 120.0) -> Proc:
-    """``python -m graphroute.serve --port P <args>``, waited for until /health answers."""
+    """``graphroute serve --port P <args>`` (the README's command: the console script beside this Python),
+    waited for until /health answers."""
     port = port or free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **(env or {})}
-    p = Proc([sys.executable, "-m", "graphroute.serve", "--port", str(port), *args], port, log, env)
+    p = Proc([_console_script(), "serve", "--port", str(port), *args], port, log, env)
     p.wait_ready(timeout=timeout)
     return p
+
+
+def _console_script() -> str:
+    """The ``graphroute`` entry point installed with this interpreter (its venv's bin)."""
+    exe = shutil.which("graphroute", path=str(Path(sys.executable).parent)) or shutil.which("graphroute")
+    if exe is None:
+        raise FileNotFoundError("The `graphroute` command is not installed beside this Python; install the package "
+                                "(pip install -e '.[test]') so the tests run `graphroute serve` as the README does.")
+    return exe
 
 
 class _Upstream(Proc):
