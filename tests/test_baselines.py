@@ -58,7 +58,7 @@ class TestTfidfKNNRouter(RouterContract):
 
 class TestTfidfRidgeRouter(RouterContract):
     def make_router(self):
-        return bl.TfidfRidgeRouter(alpha=0.5)
+        return bl.TfidfRidgeRouter()  # alpha="auto": chosen on held-out training queries
 
 
 class TestMLPRouter(RouterContract):
@@ -316,3 +316,14 @@ def test_tfidf_baselines_reject_bad_parameters_at_fit():
         bl.TfidfKNNRouter(k=0).fit(_lexical_logs())
     with pytest.raises(gr.ConfigError, match="alpha"):
         bl.TfidfRidgeRouter(alpha=-1.0).fit(_lexical_logs())
+    with pytest.raises(gr.ConfigError, match="alpha"):
+        bl.TfidfRidgeRouter(alpha="big").fit(_lexical_logs())
+
+
+def test_tfidf_ridge_auto_alpha_comes_from_the_grid_and_is_reproducible():
+    from graphroute.routers.baselines.tfidf import RIDGE_ALPHAS
+
+    logs = _lexical_logs()
+    a, b = bl.TfidfRidgeRouter().fit(logs), bl.TfidfRidgeRouter().fit(logs)
+    assert a.alpha_ in RIDGE_ALPHAS and a.alpha_ == b.alpha_
+    assert a.predict(["apple question"]).equals(b.predict(["apple question"]))
