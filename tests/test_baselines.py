@@ -289,6 +289,19 @@ def test_tfidf_knn_uniform_mean_of_the_k_nearest_within_the_given_task():
     assert set(q["task"]) == {"tools"} and q["effect"].between(0, 1).all()
 
 
+def test_tfidf_knn_never_borrows_neighbours_from_other_tasks_when_the_task_is_small():
+    # task X has 5 queries where model a is always right; task Y has 40 where b is; k = 30 > 5
+    rows = []
+    for task, n, good in (("X", 5, "a"), ("Y", 40, "b")):
+        for i in range(n):
+            for m in ("a", "b"):
+                rows.append({"query_id": f"{task}{i}", "query": f"{'alpha' if task == 'X' else 'beta'} question {i}",
+                             "task": task, "model": m, "effect": float(m == good), "cost": 0.001})
+    r = bl.TfidfKNNRouter(k=30).fit(pd.DataFrame(rows))
+    p = r.predict(["alpha question 1"], tasks=["X"]).set_index("model")
+    assert (p.loc["a", "effect"], p.loc["b", "effect"]) == (1.0, 0.0)
+
+
 def test_tfidf_ridge_is_one_sklearn_ridge_per_pair_and_infers_a_missing_task():
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import Ridge

@@ -347,3 +347,13 @@ def test_progress_bar_only_on_a_terminal(data, split, capsys, monkeypatch):
     monkeypatch.setattr(sys, "stderr", io.StringIO())  # a log file, not a terminal
     gr.Router(**{**FAST, "epochs": 3, "progress": True}).fit(split[0])
     assert "fit member" not in sys.stderr.getvalue()
+
+
+from graphroute.testing import RouterContract  # noqa: E402
+
+
+class TestGraphRouterContract(RouterContract):
+    """The graph router passes the same contract as every baseline (init stores params, fit returns self, ...)."""
+
+    def make_router(self):
+        return gr.Router(**{**FAST, "epochs": 5})

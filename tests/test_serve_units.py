@@ -156,6 +156,7 @@ def test_upstreams_parse_and_never_show_the_key(tmp_path, monkeypatch):
     ('[upstreams."m"]\nbase_url = "http://x"\ntimeout = 3\n', "unknown key"),
     ('[upstreams."m"]\nbase_url = "http://x"\napi_key_env = "NOT_SET_ANYWHERE_42"\n', "is not set"),
     ('[upstreams."m"]\nbase_url = "http://x"\ntimeout_s = -1\n', ">= 0"),
+    ('[upstreams."m"]\nbase_url = "http://x"\ntimeout_s = 0\n', "must be > 0 seconds"),
     ('upstreams = 3\n', "must hold"),
     ('[upstreams\n', "not valid TOML"),
 ])
@@ -251,3 +252,20 @@ def test_observe_replays_the_store_and_exports_logs(tmp_path, router):
     assert (ev["query"].iloc[0], ev["model"].iloc[0], ev["effect"].iloc[0]) == ("replayed question one", "model_1", 1.0)
     logs = gr.read_logs(tmp_path / "logs.csv")
     assert len(logs) == 1 and logs["model"].iloc[0] == "model_1"
+
+
+def test_observe_refuses_a_missing_store_and_an_unknown_export_format(tmp_path):
+    import argparse
+
+    from graphroute.serve.cli import run_observe
+
+    missing = tmp_path / "typo.sqlite"
+    args = argparse.Namespace(db=str(missing), router=None, out=None, export=str(tmp_path / "x.csv"), after=0)
+    with pytest.raises(gr.ConfigError, match="does not exist"):
+        run_observe(args)
+    assert not missing.exists()  # no empty store left behind
+    Store(tmp_path / "o.sqlite").close()
+    args = argparse.Namespace(db=str(tmp_path / "o.sqlite"), router=None, out=None, export=str(tmp_path / "x.json"),
+                              after=0)
+    with pytest.raises(gr.ConfigError, match=r"\.csv, \.jsonl, \.parquet"):
+        run_observe(args)

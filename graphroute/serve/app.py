@@ -64,12 +64,14 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         engine.start()
         app.state.feedback.start()
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
-        async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
-            app.state.http = client
-            yield
-        engine.stop()
-        app.state.feedback.stop()
+        try:
+            limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
+            async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
+                app.state.http = client
+                yield
+        finally:  # a failed start-up or a cancelled shutdown still stops the batcher and the feedback writer
+            engine.stop()
+            app.state.feedback.stop()
 
     app = FastAPI(title="graphroute serve", version=gr.__version__, lifespan=lifespan,
                   description="Routes each query to the best (model, agent); an OpenAI-compatible proxy that "

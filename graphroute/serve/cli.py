@@ -4,8 +4,12 @@ and ``python -m graphroute.serve``."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from pathlib import Path
+
+import graphroute as gr
 
 from .config import ServeConfig
 
@@ -65,29 +69,39 @@ def add_observe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--after", type=int, default=0, help="replay only outcomes with a larger id (default: all)")
 
 
+EXPORT_FORMATS = (".csv", ".jsonl", ".parquet")
+
+
 def run_observe(args: argparse.Namespace) -> int:
     """Replay the store into a fresh router (and/or export it as logs)."""
     from .learner import base_router, replay
     from .store import Store
 
-    store = Store(args.db, durability="normal")
-    if args.export:
-        logs = store.export_logs()
-        if args.export.endswith(".parquet"):
-            logs.to_parquet(args.export, index=False)
-        elif args.export.endswith(".jsonl"):
-            logs.to_json(args.export, orient="records", lines=True)
-        else:
-            logs.to_csv(args.export, index=False)
-        print(f"wrote {len(logs)} outcomes to {args.export}")
-    if args.out:
-        router = base_router(args.router)
-        last = replay(store, router, after=args.after)
-        router.save(args.out)
-        print(json.dumps({"folded_up_to_outcome_id": last, "saved": args.out}))
-    elif not args.export:
-        print("nothing to do: pass --out DIR to save the grown router and/or --export FILE", file=sys.stderr)
-        return 2
+    if not Path(args.db).is_file():
+        raise gr.ConfigError(f"--db {args.db!r} does not exist; pass the outcome store that `graphroute serve` "
+                             "wrote (its --db).")
+    fmt = Path(args.export).suffix.lower() if args.export else None
+    if fmt is not None and fmt not in EXPORT_FORMATS:
+        raise gr.ConfigError(f"--export {args.export!r}: the file must end in one of {', '.join(EXPORT_FORMATS)} "
+                             "(the canonical log formats `graphroute train` reads).")
+    with contextlib.closing(Store(args.db, durability="normal")) as store:
+        if args.export:
+            logs = store.export_logs()
+            if fmt == ".parquet":
+                logs.to_parquet(args.export, index=False)
+            elif fmt == ".jsonl":
+                logs.to_json(args.export, orient="records", lines=True)
+            else:
+                logs.to_csv(args.export, index=False)
+            print(f"wrote {len(logs)} outcomes to {args.export}")
+        if args.out:
+            router = base_router(args.router)
+            last = replay(store, router, after=args.after)
+            router.save(args.out)
+            print(json.dumps({"folded_up_to_outcome_id": last, "saved": args.out}))
+        elif not args.export:
+            print("nothing to do: pass --out DIR to save the grown router and/or --export FILE", file=sys.stderr)
+            return 2
     return 0
 
 

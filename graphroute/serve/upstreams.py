@@ -56,6 +56,15 @@ def _number(name: str, key: str, value, where: str) -> float:
     return float(value)
 
 
+def _timeout(name: str, value, where: str) -> float:
+    """timeout_s must be > 0: a zero timeout would fail every call (it is never silently replaced)."""
+    seconds = _number(name, "timeout_s", value, where)
+    if seconds <= 0:
+        raise gr.ConfigError(f"{where}: upstreams.{name!r}.timeout_s must be > 0 seconds; got {value!r}. "
+                             "Fix it, e.g. timeout_s = 30.")
+    return seconds
+
+
 def _one(name: str, table, where: str) -> Upstream:
     if not isinstance(table, dict):
         raise gr.ConfigError(f"{where}: upstreams.{name!r} must be a table ([upstreams.\"{name}\"]); got "
@@ -77,7 +86,7 @@ def _one(name: str, table, where: str) -> Upstream:
                              "before starting, or remove api_key_env for an endpoint that needs no key.")
     prices = {k: _number(name, k, table[k], where) for k in ("price_in", "price_out") if k in table}
     return Upstream(name=name, base_url=url.rstrip("/"), model=str(table.get("model", name)),
-                    timeout_s=_number(name, "timeout_s", table.get("timeout_s", 30.0), where) or 30.0,
+                    timeout_s=_timeout(name, table.get("timeout_s", 30.0), where),
                     api_key_env=env, api_key=os.environ.get(env) if env else None, **prices)
 
 

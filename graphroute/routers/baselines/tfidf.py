@@ -108,6 +108,7 @@ class TfidfKNNRouter(_TfidfText):
         x = self.vectorizer_.transform(queries)
         given = np.array([-1 if q is None else t.task_names.index(q) if q in t.task_names else -1 for q in tasks])
         idx = np.zeros((len(queries), min(self.k, len(t.texts))), dtype=np.int64)
+        valid = np.zeros(idx.shape, dtype=bool)  # a neighbour outside the given task (similarity -inf) does not count
         voted = np.zeros(len(queries), dtype=np.int64)
         for s in range(0, len(queries), SIM_BLOCK):
             rows = slice(s, s + SIM_BLOCK)
@@ -117,9 +118,10 @@ class TfidfKNNRouter(_TfidfText):
             within = g[:, None] >= 0
             # a given, known task: only that task's training queries are neighbours
             sims = np.where(within & (t.query_task[None, :] != g[:, None]), -np.inf, sims)
-            idx[rows] = self._top(sims, self.k)[0]
+            top_idx, top_sim = self._top(sims, self.k)
+            idx[rows], valid[rows] = top_idx, np.isfinite(top_sim)
         names, t_idx = self._resolve_tasks(queries, tasks, voted)
-        ran = t.logged[idx]  # [Q, K, P]
+        ran = t.logged[idx] & valid[:, :, None]  # [Q, K, P]
         cnt = ran.sum(1)  # [Q, P]
         out = {}
         for key, values, fallback in (("effect", t.effect, per_task(self.task_effect_, self.pair_effect_, t_idx)),
