@@ -269,3 +269,11 @@ def test_observe_refuses_a_missing_store_and_an_unknown_export_format(tmp_path):
                               after=0)
     with pytest.raises(gr.ConfigError, match=r"\.csv, \.jsonl, \.parquet"):
         run_observe(args)
+
+
+def test_the_balanced_objective_is_the_library_default():
+    # serve/config.py spells it out (importing selection there would pull pandas into `graphroute serve --help`)
+    from graphroute.selection import parse_weights
+    from graphroute.serve.config import OBJECTIVES
+
+    assert parse_weights(OBJECTIVES["balanced"]) == gr.DEFAULT_WEIGHTS

@@ -22,6 +22,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+import graphroute as gr
+from graphroute.selection import parse_weights
+
 from .config import OBJECTIVES
 from .errors import ApiError
 from .routes import check_query, require_read
@@ -46,22 +49,15 @@ class _Failed(Exception):
 
 
 def parse_weights_header(text: str) -> dict[str, float]:
-    """'effect=1,cost=0.5' or '{"effect": 1, "cost": 0.5}' -> dict (422 naming the header when malformed)."""
+    """'effect=1,cost=0.5' or '{"effect": 1, "cost": 0.5}' -> the library's weights (``selection.parse_weights``:
+    every name checked, finite and >= 0), or a 422 naming the header and the library's rule."""
     try:
-        if text.strip().startswith("{"):
-            raw = json.loads(text)
-        else:
-            raw = dict(part.split("=", 1) for part in text.split(",") if part.strip())
-        out = {k.strip(): float(v) for k, v in raw.items()}
-    except (ValueError, TypeError, AttributeError):
-        raise ApiError(422, f"Header x-graphroute-weights = {text[:80]!r} is not weights. Send e.g. "
+        raw = json.loads(text) if text.strip().startswith("{") else text
+        return parse_weights(raw)
+    except (ValueError, gr.ConfigError) as exc:
+        raise ApiError(422, f"Header x-graphroute-weights = {text[:80]!r} is not valid weights: {exc} Send e.g. "
                             "'effect=1,cost=0.5' or '{\"effect\": 1, \"cost\": 0.5}'.", "invalid_request_error",
                        "x-graphroute-weights") from None
-    bad = sorted(set(out) - {"effect", "cost", "latency"})
-    if bad:
-        raise ApiError(422, f"Header x-graphroute-weights names {bad}; valid weight names are ['cost', 'effect', "
-                            "'latency'].", "invalid_request_error", "x-graphroute-weights")
-    return out
 
 
 def _last_user_text(body: ChatRequest) -> str:
