@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import threading
-import time
 from dataclasses import dataclass
 
 import httpx
@@ -24,6 +21,7 @@ from .config import ServeConfig
 from .engine import RoutingEngine
 from .errors import install_handlers
 from .feedback import FeedbackWriter
+from .lifecycle import exit_with_parent
 from .metrics import Metrics
 from .middleware import GuardMiddleware
 from .proxy import router as proxy_router
@@ -91,18 +89,5 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
                 "/v1/feedback:batch": app.state.feedback}
     app.add_middleware(GuardMiddleware, max_body_bytes=config.max_body_bytes, counters=counters, metrics=metrics)
     if config.workers > 1:
-        _exit_with_parent()
+        exit_with_parent("worker")
     return app
-
-
-def _exit_with_parent() -> None:
-    """A worker whose supervisor died (kill -9) exits too, instead of serving on alone."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(0)
-
-    threading.Thread(target=watch, name="graphroute-parent-watch", daemon=True).start()

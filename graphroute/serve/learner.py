@@ -24,6 +24,7 @@ from pathlib import Path
 import graphroute as gr
 
 from .config import ServeConfig
+from .lifecycle import exit_with_parent
 from .snapshots import Pointer, SnapshotDir
 from .store import Store
 
@@ -153,23 +154,10 @@ def _fold_or_skip(router, rows: list[tuple]) -> None:
                 log.warning("outcome %d cannot be folded and is skipped: %s", row[0], exc)
 
 
-def _exit_with_parent() -> None:
-    """Die with the supervisor: a learner left behind would fold into a store nobody serves."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="graphroute learner: %(message)s", stream=sys.stderr)
     config = ServeConfig.from_env()
-    _exit_with_parent()
+    exit_with_parent("learner")
     Learner(config).run()
     return 0
 
