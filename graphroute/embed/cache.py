@@ -10,6 +10,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -75,11 +76,7 @@ class CachedEmbedder(Embedder):
             con = sqlite3.connect(str(self.path), timeout=60)
             if not self._ready:
                 with self._lock:
-                    con.execute("PRAGMA journal_mode=WAL")
-                    con.execute("CREATE TABLE IF NOT EXISTS vectors (embedder TEXT NOT NULL, version TEXT NOT NULL, "
-                                "text_sha256 TEXT NOT NULL, dim INTEGER NOT NULL, vec BLOB NOT NULL, "
-                                "PRIMARY KEY (embedder, version, text_sha256)) WITHOUT ROWID")
-                    con.commit()
+                    _create_schema(con)
                     self._ready = True
             con.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable enough for a cache, no fsync per write
             return con
@@ -162,3 +159,27 @@ class CachedEmbedder(Embedder):
 
     def __repr__(self) -> str:
         return f"CachedEmbedder({self.inner!r}, cache_dir={str(self.cache_dir)!r})"
+
+
+SETUP_WAIT_S = 30.0  # how long a new connection waits for another process that is setting up the same file
+
+
+def _create_schema(con: sqlite3.Connection) -> None:
+    """WAL mode and the table, retried while another process holds the file's lock.
+
+    Switching to WAL needs an exclusive lock, and SQLite answers "database is locked" at once (without its busy
+    timeout) when two processes open a new cache together; WAL persists in the file, so it is set only once."""
+    deadline = time.monotonic() + SETUP_WAIT_S
+    while True:
+        try:
+            if str(con.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                con.execute("PRAGMA journal_mode=WAL")
+            con.execute("CREATE TABLE IF NOT EXISTS vectors (embedder TEXT NOT NULL, version TEXT NOT NULL, "
+                        "text_sha256 TEXT NOT NULL, dim INTEGER NOT NULL, vec BLOB NOT NULL, "
+                        "PRIMARY KEY (embedder, version, text_sha256)) WITHOUT ROWID")
+            con.commit()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
