@@ -1,10 +1,10 @@
-"""Rank every candidate of many queries at once from one ``router.predict`` call.
+"""Rank every candidate of many queries at once from one prediction of the router.
 
 ``Router.select`` returns the ranked alternatives of one query; ``select_many`` ranks many but keeps
 only the choice. A micro-batch needs both (every response carries its ranked alternatives), so this
 module runs the library's ranking kernel (``graphroute.selection.rank_arrays``: score = w_effect·effect −
 w_cost·cost_term − w_latency·latency_s; cost_term is the predicted cost min–max normalised by the
-task's logged cost range, or USD) on the [Q, P] predictions of one ``predict`` call and orders them
+task's logged cost range, or USD) on the [Q, P] predictions of one ``_predict_arrays`` call and orders them
 as ``select`` does (ties toward lower cost, then the model and agent names). ``tests/test_serve_units.py`` checks it against
 ``Router.select`` on every objective it supports. The objective is validated by the library first
 (``validate``); queries with no feasible candidate go back to ``Router.select``, whose
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graphroute.selection import Objective, rank_arrays, task_bounds
+from graphroute.routers.base import check_queries
+from graphroute.selection import rank_arrays, task_bounds
 
 __all__ = ["Ranked", "rank_batch", "objective_kwargs"]
 
@@ -57,17 +58,19 @@ class Ranked:
 def rank_batch(router, queries: list[str], tasks: list[str | None], objective: dict) -> Ranked:
     """Predict once for ``queries`` and rank every candidate of each under ``objective`` (validated), with
     the library's one ranking kernel (``selection.rank_arrays``) and per-task cost scale (``task_bounds``)."""
-    pred = router.predict(queries, tasks)  # [Q*P rows] in query order, candidates_ order within
-    cands = router.candidates_
-    n_q, n_p = len(queries), len(cands)
+    router._check_fitted()
+    queries, tasks = check_queries(queries, tasks)
+    with router._snapshot():  # predictions, candidates and cost scale from one published state
+        arr = router._predict_arrays(queries, tasks)  # [Q, P] arrays: no per-row frame to build and reshape
+        cands, cost_range = router.candidates_, router.cost_range_
+        obj = router._objective(objective_kwargs(objective))  # validated against this router's candidates
     models, agents = cands["model"].to_numpy(object), cands["agent"].to_numpy(object)
-    effect = pred["effect"].to_numpy(float).reshape(n_q, n_p)
-    cost = pred["cost"].to_numpy(float).reshape(n_q, n_p)
-    latency = pred["latency_s"].to_numpy(float).reshape(n_q, n_p) if "latency_s" in pred else None
-    task = pred["task"].to_numpy(object)[::n_p]
-    obj = Objective(**objective_kwargs(objective)).checked(sorted(set(models.tolist())), sorted(set(agents.tolist())),
-                                                          latency is not None)
-    lo, hi = task_bounds(router.cost_range_, task)
+    effect = np.asarray(arr["effect"], dtype=float)
+    cost = np.asarray(arr["cost"], dtype=float)
+    latency = np.asarray(arr["latency_s"], dtype=float) if "latency_s" in arr else None
+    task = np.asarray(arr["task"], dtype=object)
+    n_q, n_p = effect.shape
+    lo, hi = task_bounds(cost_range, task)
     _, score, ok = rank_arrays(obj, lo[:, None], hi[:, None], effect, cost, latency, models, agents)
     rank_m = _name_rank(models)
     rank_a = _name_rank(agents)
