@@ -39,6 +39,7 @@ class RouterConfig:
     max_epoch_edges: int | None = 250_000  # above this, each epoch trains on a sampled subgraph
     n_ensemble: int = 1  # members trained from different seeds and averaged
     strip_boilerplate: bool = True  # learn and strip per-task shared prompt prefixes before embedding
+    text_evidence: bool = True  # per task, add TF-IDF / query-form residuals where out-of-fold routing gains
     neighbor_search: str = "auto"  # "exact", "ivf" or "auto" (ivf from index.IVF_MIN_KEYS queries)
     cache_dir: Any = None  # embedding cache: None = graphroute.embed.default_cache_dir(), False = none
     seed: int = 0  # every random choice derives from it
@@ -86,6 +87,9 @@ class RouterConfig:
         if self.neighbor_search not in SEARCH_MODES:
             raise ConfigError(f"Router parameter neighbor_search must be one of {', '.join(SEARCH_MODES)}; got "
                               f"{self.neighbor_search!r}. Fix: pass 'auto' (the default), 'exact' or 'ivf'.")
+        if not isinstance(self.text_evidence, bool):
+            raise ConfigError(f"Router parameter text_evidence must be True or False; got {self.text_evidence!r}. "
+                              "Fix: pass text_evidence=True (the default) or False to route on the graph alone.")
         wd = self.weight_decay
         if not isinstance(wd, int | float) or isinstance(wd, bool) or not wd >= 0 or not math.isfinite(wd):
             raise ConfigError(f"Router parameter weight_decay must be a finite number >= 0; got {wd!r}. "

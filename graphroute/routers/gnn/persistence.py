@@ -1,6 +1,7 @@
 """Saving and loading a GNN router: a directory of JSON + safetensors (no pickle), written atomically.
 
-Format version 2 (this graphroute writes it) holds, besides the graph and each member's weights, the
+Format version 3 (this graphroute writes it) adds the text evidence (``text_evidence.safetensors``,
+its vocabularies in config.json) when the router has any. Version 2 holds, besides the graph and each member's weights, the
 published node states of each member (``nodes_<i>.safetensors``) and, for a router searching with an
 IVF index, that index (``index.safetensors``): loading then needs numpy only, no torch, and routes
 exactly as the router that was saved. A version-1 directory still loads, but its node states were
@@ -35,8 +36,8 @@ from graphroute.version import __version__
 __all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "graphroute-router"
-FORMAT_VERSION = 2
-READS = (1, 2)  # format versions load() understands
+FORMAT_VERSION = 3
+READS = (1, 2, 3)  # format versions load() understands
 
 
 # ------------------------------------------------------------------------------ save
@@ -100,6 +101,7 @@ def save(router, path: str | Path, *, max_text_chars: int | None = None, half: b
         "prefixes": router.prefixes_, "has_latency": router.has_latency_, "catalog": catalog.to_dict(),
         "state_meta": meta, "history": router.history_, "index": index is not None,
     }
+    evidence = getattr(router, "text_evidence_", None)
     files = {"graph.safetensors": arrays}
     for i, w in enumerate(weights):
         files[f"net_{i}.safetensors"] = w
@@ -107,6 +109,8 @@ def save(router, path: str | Path, *, max_text_chars: int | None = None, half: b
         files[f"nodes_{i}.safetensors"] = {nt: np.ascontiguousarray(h[nt], dtype=np.float32) for nt in NODE_TYPES}
     if index is not None:
         files["index.safetensors"] = index.arrays()
+    if evidence is not None:
+        config["text_evidence"], files["text_evidence.safetensors"] = evidence.to_parts(half=half)
     _write_dir(path, config, files, stn.save_file)
     return path
 
@@ -210,7 +214,7 @@ def _read_config(path: Path, files: dict[str, str]) -> dict:
     version = config.get("format_version")
     if config.get("format") != FORMAT or version not in READS or type(version) is not int:
         raise RouterFileError(f"{path} holds format {config.get('format')!r} version {version!r}; this graphroute "
-                              f"({__version__}) reads {FORMAT!r} version {FORMAT_VERSION} (and {READS[0]}). "
+                              f"({__version__}) reads {FORMAT!r} version {FORMAT_VERSION} (and {', '.join(map(str, READS[:-1]))}). "
                               "Re-save it with a matching graphroute version.")
     n_members = config.get("n_members")
     needed = ["config.json", "graph.safetensors"]
@@ -220,6 +224,8 @@ def _read_config(path: Path, files: dict[str, str]) -> dict:
             needed += [f"nodes_{i}.safetensors" for i in range(n_members)]
         if version >= 2 and config.get("index"):
             needed.append("index.safetensors")
+        if version >= 3 and config.get("text_evidence"):
+            needed.append("text_evidence.safetensors")
     unlisted = [f for f in needed if f not in files]
     if unlisted or not isinstance(n_members, int) or not 1 <= n_members <= len(files):
         raise RouterFileError(f"{path}: the manifest does not cover {unlisted or 'the networks'} "
@@ -272,6 +278,12 @@ def load(path: str | Path, *, embedder: str | Embedder | None = None, cache_dir=
             if config.get("index") and resolve_mode(router.neighbor_search, graph.n_queries) == "ivf":
                 index = IVFIndex.from_arrays(graph.query_x, load_file(str(path / "index.safetensors")))
             router._publish(graph, hs, index=index, carry_index=False)
+        router.text_evidence_ = None
+        if config.get("text_evidence"):
+            from graphroute.routers.text_evidence import TextEvidence
+
+            router.text_evidence_ = TextEvidence.from_parts(config["text_evidence"],
+                                                            load_file(str(path / "text_evidence.safetensors")))
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, SafetensorError) as exc:
         raise RouterFileError(f"{path} could not be rebuilt ({type(exc).__name__}: {exc}); it was written by an "
                               "incompatible graphroute or edited. Save it again.") from None

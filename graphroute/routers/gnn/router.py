@@ -18,7 +18,7 @@ import pandas as pd
 
 from graphroute.data.catalog import AgentCard, Catalog, ModelCard, TaskCard
 from graphroute.data.logs import aggregate_runs, validate_logs
-from graphroute.data.text import learn_prefixes
+from graphroute.data.text import learn_prefixes, strip_prefixes
 from graphroute.embed import Embedder
 from graphroute.errors import LogsError
 from graphroute.graph.arrays import GraphArrays
@@ -57,6 +57,10 @@ class Router(QueryEmbedding, BaseRouter):
             graph. Logs below it train exactly as without it. Bounds an epoch's time and memory.
         n_ensemble: members trained from different seeds and averaged.
         strip_boilerplate: learn per-task shared prompt prefixes and strip them before embedding.
+        text_evidence: per task, correct the graph's effect and cost with what the query's words say
+            (TF-IDF and query-form ridges, lexical neighbours: ``graphroute.routers.text_evidence``),
+            kept only for the tasks where it routes better out of fold; the other tasks route on the
+            graph alone.
         neighbor_search: how a new query finds its logged neighbours: "exact" scans every logged
             query; "ivf" searches an inverted-file index (graphroute.graph.index: ~√N cells, the best few
             scanned exactly; approximate, much faster on large logs); "auto" is exact below
@@ -75,6 +79,7 @@ class Router(QueryEmbedding, BaseRouter):
                  fewshot_fraction: float = _D.fewshot_fraction, fewshot_max: int = _D.fewshot_max,
                  validation_fraction: float = _D.validation_fraction, max_epoch_edges: int | None = _D.max_epoch_edges,
                  n_ensemble: int = _D.n_ensemble, strip_boilerplate: bool = _D.strip_boilerplate,
+                 text_evidence: bool = _D.text_evidence,
                  neighbor_search: str = _D.neighbor_search, cache_dir: str | Path | bool | None = _D.cache_dir,
                  seed: int = _D.seed, progress: bool | None = _D.progress) -> None:
         self.embedder = embedder
@@ -94,6 +99,7 @@ class Router(QueryEmbedding, BaseRouter):
         self.max_epoch_edges = max_epoch_edges
         self.n_ensemble = n_ensemble
         self.strip_boilerplate = strip_boilerplate
+        self.text_evidence = text_evidence
         self.neighbor_search = neighbor_search
         self.cache_dir = cache_dir
         self.seed = seed
@@ -149,7 +155,43 @@ class Router(QueryEmbedding, BaseRouter):
             self.history_.append(hist)
         self._set_nets(nets)
         self._publish_state(state, carry_index=False)
+        self.text_evidence_ = self._fit_text_evidence() if cfg.text_evidence else None
         return self
+
+    def _fit_text_evidence(self):
+        """``TextEvidence`` of the published graph's outcomes (None where no task's gate opens)."""
+        from graphroute.routers.text_evidence import TextEvidence
+
+        g = self._live.graph
+        eff, cz, cnt = g.outcome_matrix()
+        logged = cnt > 0
+        n_a = len(g.agent_names)
+        pairs = [(g.model_names[i // n_a], g.agent_names[i % n_a]) for i in range(g.n_pairs)]
+        texts = [strip_prefixes(t, self.prefixes_) for t in g.query_texts]
+        ev = TextEvidence.fit(texts, g.query_task, g.task_names, np.where(logged, eff, np.nan),
+                              np.where(logged, g.cost_from_z(cz), np.nan), pairs, self.seed)
+        return ev if ev else None
+
+    def _with_text_evidence(self, live: serving.Live, queries: list[str], t_idx: np.ndarray, effect: np.ndarray,
+                            cz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(effect, cost_z) [Q, P]: in the tasks with text evidence, its predictions for the pairs it knows
+        replace the graph's (unchanged without any)."""
+        ev = getattr(self, "text_evidence_", None)
+        if ev is None:
+            return effect, cz
+        from graphroute.routers.text_evidence import COST_EPS
+
+        g = live.graph
+        pairs = [(g.model_names[m], g.agent_names[a]) for m, a in zip(live.pair_model.tolist(), live.pair_agent.tolist())]
+        effect = np.array(effect, dtype=np.float32)
+        log_cost = np.full(effect.shape, np.nan)
+        ev.apply([strip_prefixes(q, self.prefixes_) for q in queries], [g.task_names[i] for i in t_idx.tolist()],
+                 pairs, effect, log_cost)
+        known = np.isfinite(log_cost)
+        if known.any():
+            cz = np.array(cz, dtype=np.float32)
+            cz[known] = g.cost_z(np.maximum(np.exp(log_cost[known]) - COST_EPS, 0.0).astype(np.float32))
+        return effect, cz
 
     # ------------------------------------------------------------------ networks and the published state
     def _set_nets(self, nets: list) -> None:
@@ -262,6 +304,7 @@ class Router(QueryEmbedding, BaseRouter):
             nbr, sim = serving.search(live, xb, self.k_neighbors, self.seed)
             t_idx, e, c, lat = serving.predict_block(live, xb, tasks[s:s + PREDICT_BLOCK], nbr, sim,
                                                      self.knn_temperature)
+            e, c = self._with_text_evidence(live, queries[s:s + PREDICT_BLOCK], t_idx, e, c)
             task_idx.append(t_idx)
             effect.append(e)
             cz.append(c)
@@ -304,6 +347,7 @@ class Router(QueryEmbedding, BaseRouter):
         found = self._neighbours(live, x, max(self.k_neighbors, n_ev))  # one search: prediction and evidence
         nbr, sim = found[0][:, :self.k_neighbors], found[1][:, :self.k_neighbors]
         t_idx, eff, cz, lz = serving.predict_block(live, x, tasks, nbr, sim, self.knn_temperature)
+        eff, cz = self._with_text_evidence(live, queries, t_idx, eff, cz)
         task_name = g.task_names[int(t_idx[0])]
         effect = np.asarray(eff, dtype=float).reshape(-1)  # [P]
         cost = np.asarray(g.cost_from_z(cz), dtype=float).reshape(-1)

@@ -1,0 +1,381 @@
+"""Per-query evidence: what a query's own text says beyond its task's record, kept only where it pays.
+
+The graph router predicts each (query, pair) from the query's task record and its neighbours; on most
+logs that is all the signal there is, and per-query corrections fitted to the training queries only
+add noise to the choice (a winner's curse over many near-tied pairs). Where the text does carry
+signal (which model solves *this* maths problem), a lexical reader finds it. ``TextEvidence`` fits,
+per task, residual predictors of effect and log cost around the task record and keeps them for a task
+only when, out of fold, routing with them earns more reward than routing without them:
+
+- the record: each pair's mean in the task, shrunk to the task's mean by n / (n + m), m = within-pair
+  variance / between-pair variance (method of moments);
+- residual bases: one ridge per pair on TF-IDF + query-form features (length, lines, code, maths,
+  options, digits), one ridge per pair on the form features alone, and the mean residual of the
+  k = 30 most TF-IDF-similar training queries that ran the pair, times n / (n + 10);
+- a non-negative least-squares blend of the bases, fitted on 3-fold out-of-fold predictions;
+- a gate gamma in {0, 1/2, 1}: on the same out-of-fold predictions each query picks among the task's
+  logged pairs at ten trade-offs (1 - w) effect - w cost, w = 0, 0.1, ..., 0.9 (the three scenarios
+  among them); a gamma > 0 is kept only if the queries' reward gain over gamma = 0, averaged over the
+  trade-offs, has a mean above one standard error, and none of the three scenarios loses by more than
+  one standard error.
+
+A task whose gate stays shut stores nothing, and routes exactly as the graph does. In a task whose
+gate opened, the pairs the evidence knows are predicted as the gate validated them, record +
+``gamma * (blended residual)``; a pair added later (``add_model``) has no evidence and keeps the
+graph's prediction. scikit-learn
+fits the vectoriser and the ridges; predicting reads the stored arrays (the vectoriser is rebuilt from
+its vocabulary and idf).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["TextEvidence", "TaskEvidence", "form_features"]
+
+FOLDS = 3  # cross-fitting folds for the blend and the gate
+GATES = (0.5, 1.0)  # residual shares tried against 0
+GATE_Z = 1.0  # a share is kept when its gain exceeds this many standard errors
+MIN_QUERIES = 30  # fewer queries in a task: no evidence for it (too few to judge the gate)
+MIN_SCORED = 10  # fewer scored out-of-fold queries: the gate stays shut
+# the cost weights w of the trade-offs (1 - w) effect - w cost the gate scores: the user sets the weight
+# at query time, so evidence must route better over the whole range, not at one point of it; the
+# three scenarios (w = 0, 0.5, 0.8) are on the grid
+TRADE_OFFS = tuple(i / 10 for i in range(10))
+GUARDED = (0.0, 0.5, 0.8)  # the scenarios' cost weights: none may lose more than GATE_Z standard errors
+K_NEIGHBOURS = 30  # lexical neighbours per pair
+KNN_M = 10.0  # a mean residual over n neighbours keeps n / (n + KNN_M)
+RIDGE_ALPHA = 1.0
+FORM_SCALE = 0.3  # weight of the standardised form columns beside the TF-IDF ones
+MAX_FEATURES = 8192  # TF-IDF vocabulary per task
+BASES = ("ridge", "form", "knn")
+COST_EPS = 1e-6  # costs are modelled as log(cost + COST_EPS)
+F32 = np.float32
+
+_CODE = re.compile(r"```|def |import |return |\{\s*$|;\s*$", re.M)
+_MATH = re.compile(r"\$|\\frac|\\sqrt|\^|=")
+_OPTION = re.compile(r"^\s*\(?[A-J][.)]\s", re.M)
+_DIGIT = re.compile(r"\d")
+N_FORM = 6
+
+
+def form_features(texts: list[str]) -> np.ndarray:
+    """[Q, 6] features of a query's form: log length, log lines, code, maths, options / 10, digit share."""
+    out = np.empty((len(texts), N_FORM), dtype=np.float64)
+    for i, s in enumerate(texts):
+        n = len(s)
+        out[i] = (math.log1p(n), math.log1p(s.count("\n")), float(bool(_CODE.search(s))),
+                  float(bool(_MATH.search(s))), len(_OPTION.findall(s)) / 10.0, len(_DIGIT.findall(s)) / max(n, 1))
+    return out
+
+
+def _shrunk_means(v: np.ndarray) -> np.ndarray:
+    """[P] per-column mean of ``v`` [Q, P] (NaN = not logged), shrunk to the grand mean by n / (n + m)."""
+    ok = np.isfinite(v)
+    n = ok.sum(0)
+    vz = np.where(ok, v, 0.0)
+    grand = float(vz.sum() / max(n.sum(), 1))
+    mean = np.where(n > 0, vz.sum(0) / np.maximum(n, 1), grand)
+    ss = (np.where(ok, (v - mean) ** 2, 0.0)).sum(0)
+    within = float(ss.sum() / max((n - 1).clip(0).sum(), 1))
+    seen = n > 0
+    between = float(np.mean((mean[seen] - grand) ** 2) - np.mean(within / np.maximum(n[seen], 1))) if seen.any() else 0.0
+    m = within / between if between > 1e-12 else 1e6
+    return grand + (mean - grand) * n / (n + min(max(m, 0.0), 1e6))
+
+
+def _ridges(x, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One scikit-learn Ridge per column of ``r`` [Q, P] on its logged rows: (coef [P, F], intercept [P])."""
+    from sklearn.linear_model import Ridge
+
+    n_p = r.shape[1]
+    coef, icpt = np.zeros((n_p, x.shape[1]), dtype=F32), np.zeros(n_p, dtype=F32)
+    ok = np.isfinite(r)
+    full = np.flatnonzero(ok.all(0))
+    if len(full):  # the columns logged for every row: one multi-output fit
+        fit = Ridge(alpha=RIDGE_ALPHA).fit(x, r[:, full])
+        coef[full], icpt[full] = np.atleast_2d(fit.coef_), fit.intercept_
+    for p in np.flatnonzero(~ok.all(0)):
+        rows = np.flatnonzero(ok[:, p])
+        if len(rows) >= 2:
+            fit = Ridge(alpha=RIDGE_ALPHA).fit(x[rows], r[rows, p])
+            coef[p], icpt[p] = fit.coef_, fit.intercept_
+    return coef, icpt
+
+
+def _vectorizer(vocabulary: list[str] | None = None, idf: np.ndarray | None = None, min_df: int = 2):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(sublinear_tf=True, min_df=min_df, max_features=MAX_FEATURES, dtype=F32,
+                          vocabulary=None if vocabulary is None else {w: i for i, w in enumerate(vocabulary)})
+    if idf is not None:
+        vec.idf_ = idf
+    return vec
+
+
+@dataclass
+class _Bases:
+    """The record and the residual predictors of one task, fitted on one set of its queries."""
+
+    vocabulary: list[str]
+    idf: np.ndarray  # [V]
+    form_mu: np.ndarray  # [6]
+    form_sd: np.ndarray  # [6]
+    rec: np.ndarray  # [2, P] effect and log-cost record
+    ridge: np.ndarray  # [2, P, V + 6] coefficients (effect, log cost) on TF-IDF + scaled form
+    ridge_b: np.ndarray  # [2, P]
+    form: np.ndarray  # [2, P, 6] on the standardised form alone
+    form_b: np.ndarray  # [2, P]
+    train_x: object  # scipy CSR [Q, V], L2-normalised rows
+    resid: np.ndarray  # [2, Q, P] training residuals, NaN = not logged
+    _vec: object = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def fit(cls, texts: list[str], e: np.ndarray, lc: np.ndarray) -> _Bases:
+        import scipy.sparse as sp
+
+        vec = _vectorizer(min_df=2 if len(texts) >= 20 else 1)
+        try:
+            x = vec.fit_transform(texts)
+        except ValueError:  # no term kept (e.g. every text one shared word): form features only
+            vec = _vectorizer(min_df=1)
+            x = vec.fit_transform(texts)
+        f = form_features(texts)
+        mu, sd = f.mean(0), f.std(0) + 1e-9
+        fz = (f - mu) / sd
+        rec = np.stack([_shrunk_means(e), _shrunk_means(lc)])
+        resid = np.stack([e - rec[0], lc - rec[1]])
+        xf = sp.hstack([x, sp.csr_matrix((fz * FORM_SCALE).astype(F32))]).tocsr()
+        ridge, ridge_b = zip(*(_ridges(xf, r) for r in resid))
+        form, form_b = zip(*(_ridges(fz, r) for r in resid))
+        vocab = [w for w, _ in sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])]
+        return cls(vocab, vec.idf_.astype(F32), mu, sd, rec, np.stack(ridge), np.stack(ridge_b), np.stack(form),
+                   np.stack(form_b), x.astype(F32).tocsr(), resid.astype(F32), vec)
+
+    def _vectoriser(self):
+        if self._vec is None:
+            self._vec = _vectorizer(self.vocabulary, self.idf)
+        return self._vec
+
+    def predict(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Residual bases for new queries: {name: [2, Q, P]} (effect, log cost)."""
+        import scipy.sparse as sp
+
+        x = self._vectoriser().transform(texts).astype(F32)
+        fz = (form_features(texts) - self.form_mu) / self.form_sd
+        xf = sp.hstack([x, sp.csr_matrix((fz * FORM_SCALE).astype(F32))]).tocsr()
+        out = {"ridge": np.stack([np.asarray(xf @ self.ridge[i].T) + self.ridge_b[i] for i in range(2)]),
+               "form": np.stack([fz @ self.form[i].T + self.form_b[i] for i in range(2)])}
+        out["knn"] = _knn_residual((x @ self.train_x.T).toarray(), self.resid)
+        return out
+
+
+def _knn_residual(sims: np.ndarray, resid: np.ndarray) -> np.ndarray:
+    """[2, Q, P]: per pair, the summed residual of the K_NEIGHBOURS most similar training queries that ran
+    it, over (n + KNN_M). ``sims`` [Q, N] cosines; ``resid`` [2, N, P], NaN = not logged."""
+    n_q, n_p = sims.shape[0], resid.shape[2]
+    out = np.zeros((2, n_q, n_p))
+    logged = np.isfinite(resid[0])
+    groups: dict[bytes, list[int]] = {}
+    for p in range(n_p):  # pairs logged on the same queries share one neighbour search
+        groups.setdefault(logged[:, p].tobytes(), []).append(p)
+    for cols in groups.values():
+        rows = np.flatnonzero(logged[:, cols[0]])
+        if not len(rows):
+            continue
+        s = sims[:, rows]
+        k = min(K_NEIGHBOURS, len(rows))
+        nb = rows[np.argpartition(-s, k - 1, axis=1)[:, :k]] if k < len(rows) else np.tile(rows, (n_q, 1))
+        for i in range(2):
+            out[i][:, cols] = resid[i][nb][:, :, cols].sum(1) / (k + KNN_M)
+    return out
+
+
+def _blend(bases: dict[str, np.ndarray], resid: np.ndarray) -> np.ndarray:
+    """[2, J] non-negative least-squares weights of the bases for each target, on the logged cells."""
+    from scipy.optimize import nnls
+
+    w = np.zeros((2, len(BASES)))
+    for i in range(2):
+        ok = np.isfinite(resid[i])
+        if ok.sum() > len(BASES):
+            a = np.stack([bases[b][i][ok] for b in BASES], 1)
+            w[i] = nnls(a, resid[i][ok])[0]
+    return w
+
+
+def _gate(rec: np.ndarray, delta: np.ndarray, e: np.ndarray, c: np.ndarray) -> float:
+    """The residual share in (0,) + GATES that routes best out of fold: kept when each query's reward gain
+    over share 0, averaged over the trade-off grid TRADE_OFFS, has a mean above GATE_Z standard errors.
+
+    rec, delta: [2, Q, P] out-of-fold record and blended residual (effect, log cost); e, c: [Q, P]
+    logged effect and cost (NaN = not logged). Each query picks among the task's logged pairs at each
+    trade-off; a pick whose outcome was not logged scores no gain (with sparse logs the gain is measured
+    where both picks were logged, which is unbiased when the logged pairs are random)."""
+    ok = np.isfinite(e)
+    cand = ok.any(0)
+    lo, hi = np.nanmin(c[ok]), np.nanmax(c[ok])
+    span = hi - lo if hi > lo else 1.0
+    ez, cn = np.where(ok, e, 0.0), np.where(ok, (c - lo) / span, 0.0)
+    rows = np.arange(e.shape[0])
+
+    def picks(g: float) -> list[np.ndarray]:
+        eh, ch = rec[0] + g * delta[0], (np.exp(rec[1] + g * delta[1]) - lo) / span
+        return [np.where(cand, (1 - w) * eh - w * ch, -np.inf).argmax(1) for w in TRADE_OFFS]
+
+    base = picks(0.0)
+    best, best_gain = 0.0, 0.0
+    for g in GATES:
+        gain = np.zeros(len(rows))
+        scored = np.zeros(len(rows), dtype=bool)
+        worse = False
+        for w, a, b in zip(TRADE_OFFS, picks(g), base):
+            seen = ok[rows, a] & ok[rows, b]
+            d = np.where(seen, ((1 - w) * ez[rows, a] - w * cn[rows, a]) - ((1 - w) * ez[rows, b] - w * cn[rows, b]),
+                         0.0)
+            gain += d / len(TRADE_OFFS)
+            scored |= seen
+            if w in GUARDED and seen.sum() >= MIN_SCORED:  # a named scenario must not lose beyond its noise
+                worse |= d[seen].mean() < -GATE_Z * d[seen].std(ddof=1) / math.sqrt(seen.sum())
+        if scored.sum() < MIN_SCORED or worse:
+            continue
+        m, se = float(gain[scored].mean()), float(gain[scored].std(ddof=1) / math.sqrt(scored.sum()))
+        if m > GATE_Z * se and m > best_gain:
+            best, best_gain = g, m
+    return best
+
+
+@dataclass
+class TaskEvidence:
+    """One task's evidence: its pairs (model, agent), fitted bases, blend weights and gate."""
+
+    task: str
+    pairs: list[tuple[str, str]]
+    bases: _Bases
+    weights: np.ndarray  # [2, J]
+    gamma: float
+
+    def predict(self, texts: list[str]) -> np.ndarray:
+        """[2, Q, P_task] effect and log cost of new queries of this task: the record plus gamma times the
+        blended residual (what the gate validated out of fold)."""
+        b = self.bases.predict(texts)
+        delta = np.stack([sum(self.weights[i, j] * b[name][i] for j, name in enumerate(BASES)) for i in range(2)])
+        return self.bases.rec[:, None, :] + self.gamma * delta
+
+
+def _fit_task(texts: list[str], e: np.ndarray, c: np.ndarray, rng: np.random.Generator
+              ) -> tuple[_Bases, np.ndarray, float] | None:
+    """Fit one task's evidence on its queries' texts and [Q, P] effect / cost (NaN = not logged)."""
+    lc = np.log(np.where(np.isfinite(c), np.maximum(c, 0.0), np.nan) + COST_EPS)
+    fold = rng.permutation(len(texts)) % FOLDS
+    rec = np.zeros((2,) + e.shape)
+    oof = {b: np.zeros((2,) + e.shape) for b in BASES}
+    for k in range(FOLDS):
+        a, h = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        fitted = _Bases.fit([texts[i] for i in a], e[a], lc[a])
+        rec[:, h] = fitted.rec[:, None, :]
+        for name, v in fitted.predict([texts[i] for i in h]).items():
+            oof[name][:, h] = v
+    resid = np.stack([e, lc]) - rec
+    w = _blend(oof, resid)
+    delta = np.stack([sum(w[i, j] * oof[name][i] for j, name in enumerate(BASES)) for i in range(2)])
+    gamma = _gate(rec, delta, e, c)
+    if gamma <= 0:
+        return None
+    return _Bases.fit(texts, e, lc), w, gamma
+
+
+@dataclass
+class TextEvidence:
+    """The per-task evidence of a fitted router (tasks whose gate stayed shut are absent)."""
+
+    tasks: dict[str, TaskEvidence]
+
+    @classmethod
+    def fit(cls, texts: list[str], query_task: np.ndarray, task_names: list[str], effect: np.ndarray,
+            cost: np.ndarray, pairs: list[tuple[str, str]], seed: int) -> TextEvidence:
+        """texts [N] (boilerplate stripped), query_task [N] task index, effect / cost [N, P] per logged
+        query and pair (NaN = not logged), pairs: the P (model, agent) names."""
+        out = {}
+        for t, name in enumerate(task_names):
+            rows = np.flatnonzero(query_task == t)
+            if len(rows) < MIN_QUERIES:
+                continue
+            cols = np.flatnonzero(np.isfinite(effect[rows]).any(0))
+            if len(cols) < 2:
+                continue
+            rng = np.random.default_rng([seed, t])
+            e, c = effect[np.ix_(rows, cols)], cost[np.ix_(rows, cols)]
+            fitted = _fit_task([texts[i] for i in rows], e, c, rng)
+            if fitted is not None:
+                out[name] = TaskEvidence(name, [pairs[p] for p in cols], *fitted)
+        return cls(out)
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks)
+
+    def apply(self, texts: list[str], task_names: list[str], pairs: list[tuple[str, str]], effect: np.ndarray,
+              log_cost: np.ndarray) -> None:
+        """Write each query's evidence-based prediction in place, for the pairs its task's evidence knows:
+        ``effect`` [Q, P] (clipped to [0, 1]) and ``log_cost`` [Q, P] (log(cost + 1e-6); cells left as
+        they were where the evidence has nothing). ``task_names`` [Q]: each query's task (given or
+        inferred); ``pairs``: the P (model, agent) columns."""
+        col = {p: i for i, p in enumerate(pairs)}
+        names = np.asarray(task_names, dtype=object)
+        for name, ev in self.tasks.items():
+            rows = np.flatnonzero(names == name)
+            src = [j for j, p in enumerate(ev.pairs) if p in col]
+            if not len(rows) or not src:
+                continue
+            dst = np.array([col[ev.pairs[j]] for j in src])
+            pred = ev.predict([texts[i] for i in rows])[:, :, src]
+            effect[np.ix_(rows, dst)] = np.clip(pred[0], 0.0, 1.0)
+            log_cost[np.ix_(rows, dst)] = pred[1]
+
+    def summary(self) -> dict[str, float]:
+        """{task: gamma} for the tasks where the evidence is used."""
+        return {name: ev.gamma for name, ev in self.tasks.items()}
+
+    # ---- files (Router.save / graphroute.load) ----------------------------------------------------
+    def to_parts(self, half: bool = False) -> tuple[list[dict], dict[str, np.ndarray]]:
+        """(JSON-able meta per task, named arrays) to store; ``half``: the ridges and residuals as float16."""
+        meta, arrays = [], {}
+        small = np.float16 if half else F32
+        for i, ev in enumerate(self.tasks.values()):
+            b = ev.bases
+            meta.append({"task": ev.task, "pairs": [list(p) for p in ev.pairs], "vocabulary": b.vocabulary,
+                         "gamma": ev.gamma, "n_train": int(b.train_x.shape[0])})
+            x = b.train_x
+            parts = {"idf": b.idf, "form_mu": b.form_mu, "form_sd": b.form_sd, "rec": b.rec,
+                     "ridge": b.ridge.astype(small), "ridge_b": b.ridge_b, "form": b.form, "form_b": b.form_b,
+                     "x_data": x.data.astype(F32), "x_indices": x.indices.astype(np.int32),
+                     "x_indptr": x.indptr.astype(np.int64), "resid": b.resid.astype(small), "weights": ev.weights}
+            arrays.update({f"{i}.{k}": np.ascontiguousarray(v) for k, v in parts.items()})
+        return meta, arrays
+
+    @classmethod
+    def from_parts(cls, meta: list[dict], arrays: dict[str, np.ndarray]) -> TextEvidence:
+        """The inverse of ``to_parts``; raises ValueError when the parts disagree in shape."""
+        import scipy.sparse as sp
+
+        out = {}
+        for i, m in enumerate(meta):
+            a = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.split(".", 1)[0] == str(i)}
+            n_v, n_p, n_q = len(m["vocabulary"]), len(m["pairs"]), int(m["n_train"])
+            want = {"idf": (n_v,), "rec": (2, n_p), "ridge": (2, n_p, n_v + N_FORM), "ridge_b": (2, n_p),
+                    "form": (2, n_p, N_FORM), "form_b": (2, n_p), "resid": (2, n_q, n_p), "weights": (2, len(BASES)),
+                    "form_mu": (N_FORM,), "form_sd": (N_FORM,), "x_indptr": (n_q + 1,)}
+            for k, shape in want.items():
+                if k not in a or tuple(a[k].shape) != shape:
+                    raise ValueError(f"text evidence {m['task']!r}: {k} has shape "
+                                     f"{None if k not in a else tuple(a[k].shape)}, not {shape}")
+            x = sp.csr_matrix((a["x_data"].astype(F32), a["x_indices"], a["x_indptr"]), shape=(n_q, n_v))
+            bases = _Bases(list(m["vocabulary"]), a["idf"].astype(F32), a["form_mu"], a["form_sd"], a["rec"],
+                           a["ridge"].astype(F32), a["ridge_b"], a["form"], a["form_b"], x, a["resid"].astype(F32))
+            out[m["task"]] = TaskEvidence(m["task"], [tuple(p) for p in m["pairs"]], bases, a["weights"],
+                                          float(m["gamma"]))
+        return cls(out)

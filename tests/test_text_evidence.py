@@ -1,0 +1,141 @@
+"""Text evidence (graphroute.routers.text_evidence): opens where a query's words predict which model
+wins, stays shut where they do not, and travels with the router (save / load, growth)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import graphroute as gr
+from graphroute.errors import ConfigError
+from graphroute.eval.metrics import reward
+from graphroute.routers.text_evidence import TextEvidence, form_features
+
+FAST = dict(embedder="hash", epochs=30, patience=30, hidden=16, cache_dir=False, seed=0)
+TOPICS = ["algebra", "poetry"]
+FILLER = ["please", "answer", "this", "question", "carefully", "now", "briefly", "today"]
+
+
+def logs(n: int, seed: int, signal: bool) -> pd.DataFrame:
+    """One task, two models at the same price. With ``signal``, model "m-alg" solves algebra questions and
+    "m-poe" poetry ones (each 85 % vs 15 %); without, both solve 50 % of anything, at random."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for q in range(n):
+        topic = TOPICS[q % 2]
+        words = " ".join(rng.choice(FILLER, size=4))
+        text = f"{topic} {words} item {seed}-{q}"
+        for model, good in (("m-alg", "algebra"), ("m-poe", "poetry")):
+            p = (0.85 if topic == good else 0.15) if signal else 0.5
+            rows.append({"query_id": f"{seed}-{q}", "query": text, "task": "mixed", "model": model,
+                         "effect": float(rng.random() < p), "cost": 0.001})
+    return pd.DataFrame(rows)
+
+
+def perf_first(router, test: pd.DataFrame) -> float:
+    first = test.drop_duplicates("query_id")
+    picks = router.select_many(first["query"].tolist(), tasks=first["task"].tolist(), weights="performance_first")
+    return reward(test, picks.assign(query_id=first["query_id"].to_numpy())[["query_id", "model", "agent"]],
+                  "performance_first")
+
+
+@pytest.fixture(scope="module")
+def signal_router():
+    return gr.Router(**FAST).fit(logs(240, 0, signal=True))
+
+
+def test_the_gate_opens_where_words_predict_the_winner(signal_router):
+    test = logs(120, 1, signal=True)
+    graph_only = gr.Router(**FAST, text_evidence=False).fit(logs(240, 0, signal=True))
+    assert signal_router.text_evidence_ is not None
+    gates = signal_router.text_evidence_.summary()
+    assert list(gates) == ["mixed"] and gates["mixed"] > 0
+    # the text picks the right specialist for most queries; the graph alone (hash embeddings of mostly
+    # filler words) cannot tell the topics apart as well
+    ours, base = perf_first(signal_router, test), perf_first(graph_only, test)
+    assert ours > 0.75
+    assert ours > base + 0.05
+
+
+def test_the_gate_stays_shut_without_signal():
+    train = logs(240, 0, signal=False)
+    r = gr.Router(**FAST).fit(train)
+    assert r.text_evidence_ is None
+    off = gr.Router(**FAST, text_evidence=False).fit(train)
+    qs = logs(20, 1, signal=False).drop_duplicates("query_id")["query"].tolist()
+    pd.testing.assert_frame_equal(r.predict(qs), off.predict(qs), check_exact=True)
+
+
+def test_same_seed_same_evidence():
+    a = gr.Router(**FAST).fit(logs(240, 0, signal=True)).text_evidence_
+    b = gr.Router(**FAST).fit(logs(240, 0, signal=True)).text_evidence_
+    (ta,), (tb,) = a.tasks.values(), b.tasks.values()
+    np.testing.assert_array_equal(ta.weights, tb.weights)
+    np.testing.assert_array_equal(ta.bases.ridge, tb.bases.ridge)
+
+
+def test_evidence_survives_save_and_load(signal_router, tmp_path):
+    path = signal_router.save(tmp_path / "r")
+    assert (path / "text_evidence.safetensors").is_file()
+    loaded = gr.load(path)
+    qs = logs(30, 2, signal=True).drop_duplicates("query_id")["query"].tolist()
+    pd.testing.assert_frame_equal(loaded.predict(qs, tasks="mixed"), signal_router.predict(qs, tasks="mixed"),
+                                  check_exact=True)
+
+
+def test_a_damaged_evidence_file_is_refused(signal_router, tmp_path):
+    import json
+
+    path = signal_router.save(tmp_path / "r")
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["text_evidence"][0]["vocabulary"] = cfg["text_evidence"][0]["vocabulary"][:-1]
+    (path / "config.json").write_text(json.dumps(cfg))
+    manifest = json.loads((path / "manifest.json").read_text())
+    from graphroute.routers.gnn.persistence import _sha256
+
+    manifest["files"]["config.json"] = _sha256(path / "config.json")
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(gr.RouterFileError, match="text evidence 'mixed': idf has shape"):
+        gr.load(path)
+
+
+def test_a_model_added_later_keeps_the_graph_prediction(signal_router):
+    r = gr.Router(**FAST).fit(logs(240, 0, signal=True))
+    r.add_model("m-new", description="a new general model", price_in=1.0, price_out=1.0)
+    q = ["algebra please answer item new-1"]
+    with_ev = r.predict(q, tasks="mixed").set_index("model")["effect"]
+    ev, r.text_evidence_ = r.text_evidence_, None
+    without = r.predict(q, tasks="mixed").set_index("model")["effect"]
+    r.text_evidence_ = ev
+    assert with_ev["m-new"] == without["m-new"]  # no evidence for it: the graph's prediction
+    assert with_ev["m-alg"] != without["m-alg"]  # the specialists are read from the text
+    assert with_ev["m-alg"] > with_ev["m-poe"]
+
+
+def test_task_free_queries_use_the_inferred_task(signal_router):
+    qs = ["poetry please now item x-1", "algebra carefully item x-2"]
+    p = signal_router.predict(qs).pivot(index="query_index", columns="model", values="effect")
+    assert p.loc[0, "m-poe"] > p.loc[0, "m-alg"] and p.loc[1, "m-alg"] > p.loc[1, "m-poe"]
+
+
+def test_text_evidence_must_be_a_bool():
+    with pytest.raises(ConfigError, match="text_evidence must be True or False; got 'yes'"):
+        gr.Router(**FAST, text_evidence="yes").fit(logs(40, 0, signal=True))
+
+
+def test_form_features_read_the_form():
+    f = form_features(["What is x if x^2 = 4?\nA) 3\nB) 2", "def f():\n    return 1", "plain words"])
+    assert f.shape == (3, 6)
+    assert f[0, 4] == pytest.approx(0.2)  # two options
+    assert f[1, 2] == 1.0 and f[2, 2] == 0.0  # code
+    assert f[0, 3] == 1.0  # maths sign
+
+
+def test_too_few_queries_give_no_evidence():
+    d = logs(20, 0, signal=True)
+    e = d.pivot(index="query_id", columns="model", values="effect").to_numpy()
+    texts = d.drop_duplicates("query_id")["query"].tolist()
+    ev = TextEvidence.fit(texts, np.zeros(len(texts), dtype=np.int64), ["mixed"], e, np.full(e.shape, 0.001),
+                          [("m-alg", "direct"), ("m-poe", "direct")], seed=0)
+    assert not ev
