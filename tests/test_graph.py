@@ -217,3 +217,27 @@ def test_added_queries_and_outcomes_extend_the_tables(state):
     assert state.out_query.shape == (e + 2,) and state.out_query[-2:].tolist() == [n, n + 1]
     order, offsets = state.edges_by_query()
     assert order[offsets[n]:offsets[n + 1]].tolist() == [e]
+
+
+def test_record_shrink_is_decided_by_the_data():
+    """The records' prior weight: large where (task, pair) cells differ only by noise, the floor where the
+    cells really differ, and the floor when no cell has two runs."""
+    from graphroute.graph.arrays import record_shrink
+    from graphroute.graph.schema import MAX_SHRINK, SHRINK
+
+    rng = np.random.default_rng(0)
+    n = np.full((4, 6), 40.0)
+    prior = np.full((4, 6), 0.5)
+
+    def cells(true):  # 0/1 runs of each cell with success rate `true`
+        runs = rng.random((4, 6, 40)) < true[..., None]
+        return runs.sum(-1).astype(float), runs.sum(-1).astype(float)  # sum == sum of squares for 0/1
+
+    s, sq = cells(prior)
+    noise_only = record_shrink(n, s, sq, prior)
+    true = np.clip(prior + rng.choice([-0.4, 0.4], size=prior.shape), 0, 1)
+    s, sq = cells(true)
+    real = record_shrink(n, s, sq, prior)
+    assert noise_only > 100 and noise_only <= MAX_SHRINK
+    assert real == SHRINK
+    assert record_shrink(np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 2)), prior[:2, :2]) == SHRINK

@@ -28,6 +28,8 @@ def run(args) -> int:
         "tasks": st.task_names, "models": st.model_names, "agents": st.agent_names,
         "embedder": router._embedder().name, "ensemble_members": router.n_members_,
         "predicts_latency": router.has_latency,
+        # {task: residual share} where the query's words correct the graph (the gate opened out of fold)
+        "text_evidence": router.text_evidence_.summary() if getattr(router, "text_evidence_", None) else {},
         "params": {k: v for k, v in router.get_params().items() if k not in ("cache_dir",)},
     }
     if args.json:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graphroute.graph.schema import SHRINK
+from graphroute.graph.schema import MAX_SHRINK, SHRINK
 
-__all__ = ["GraphArrays", "PairTablesNP", "neighbor_weights"]
+__all__ = ["GraphArrays", "PairTablesNP", "neighbor_weights", "record_shrink"]
 
 F32 = np.float32
 
@@ -30,6 +30,29 @@ def neighbor_weights(sim: np.ndarray, temperature: float) -> np.ndarray:
     e = np.exp(s - s.max(1, keepdims=True))
     w = (e / e.sum(1, keepdims=True)) * valid
     return (w / np.maximum(w.sum(1, keepdims=True), F32(1e-12))).astype(F32)
+
+
+def record_shrink(t_cnt: np.ndarray, t_sum: np.ndarray, t_sq: np.ndarray, prior: np.ndarray) -> float:
+    """The prior weight m (in runs) of the (task, pair) effect records, decided by the data (method of moments).
+
+    t_cnt, t_sum, t_sq: [T, P] runs, sum and sum of squares of the effect per (task, pair); prior: [T, P]
+    the two-way prior (task level + pair skill). A cell's record is (sum + m·prior) / (n + m), with
+    m = within-cell variance / variance of the cells' true deviations from the prior (the deviations'
+    observed spread minus its sampling part), clipped to [SHRINK, MAX_SHRINK]: where the (task, pair)
+    interactions are small next to the noise of a cell's mean (few runs per cell, as in logs that
+    keep one or two outcomes per query), the records lean on the prior; where they are large, on the
+    cell's own runs.
+    """
+    t_cnt, t_sum, t_sq, prior = (np.asarray(a, dtype=np.float64) for a in (t_cnt, t_sum, t_sq, prior))
+    many = t_cnt > 1
+    if not many.any():
+        return SHRINK
+    mean = t_sum / np.maximum(t_cnt, 1.0)
+    within = float(np.sum((t_sq - t_cnt * mean ** 2)[many]) / np.sum(t_cnt[many] - 1.0))
+    seen = t_cnt > 0
+    tau2 = float(np.mean((mean[seen] - prior[seen]) ** 2 - within / t_cnt[seen]))
+    m = within / tau2 if tau2 > 1e-12 else MAX_SHRINK
+    return float(min(max(m, SHRINK), MAX_SHRINK))
 
 
 @dataclass
@@ -127,7 +150,7 @@ class GraphArrays:
         all_cz = tot_cz.sum() / np.maximum(tot_cnt.sum(), F32(1))
         sh = F32(SHRINK)
         pair_eff = (tot_eff + sh * all_eff) / (tot_cnt + sh)
-        t_cnt, t_eff, t_cz = self._per_task(cnt, eff * cnt, cz * cnt)  # [T, P] each
+        t_cnt, t_eff, t_cz, t_sq = self._per_task(cnt, eff * cnt, cz * cnt, eff * eff * cnt)  # [T, P] each
         n_task = t_cnt.sum(1)  # [T]
         task_all_eff = (t_eff.sum(1) + sh * all_eff) / (n_task + sh)
         task_all_cz = (t_cz.sum(1) + sh * all_cz) / (n_task + sh)
@@ -136,9 +159,10 @@ class GraphArrays:
         off_cz = (resid_cz + sh * self._price_offset(resid_cz, tot_cnt)) / (tot_cnt + sh)
         prior_eff = np.clip(task_all_eff[:, None] + off_eff[None], F32(0.0), F32(1.0))  # [T, P]
         prior_cz = task_all_cz[:, None] + off_cz[None]
+        m = F32(record_shrink(t_cnt, t_eff, t_sq, prior_eff))  # the data-decided prior weight of the records
         return PairTablesNP(eff=eff, cz=cz, has=(cnt > 0).astype(F32), pair_eff=pair_eff.astype(F32),
                             log_tot=(np.log1p(tot_cnt) / F32(10)).astype(F32),
-                            task_eff=((t_eff + sh * prior_eff) / (t_cnt + sh)).astype(F32),
+                            task_eff=((t_eff + m * prior_eff) / (t_cnt + m)).astype(F32),
                             task_cz=((t_cz + sh * prior_cz) / (t_cnt + sh)).astype(F32),
                             log_t_cnt=(np.log1p(t_cnt) / F32(10)).astype(F32))
 

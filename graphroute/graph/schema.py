@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["NODE_TYPES", "EDGE_TYPES", "EDGE_DIMS", "PAIR_FEATURES", "SKIP_EFFECT", "SKIP_COST", "SHRINK",
+__all__ = ["NODE_TYPES", "EDGE_TYPES", "EDGE_DIMS", "PAIR_FEATURES", "SKIP_EFFECT", "SKIP_COST", "SHRINK", "MAX_SHRINK",
            "MODEL_NUM_DIM", "model_numeric"]
 
 NODE_TYPES = ("query", "task", "model", "agent")
@@ -37,6 +37,7 @@ SKIP_EFFECT = PAIR_FEATURES.index("task_effect")
 SKIP_COST = PAIR_FEATURES.index("task_cost_z")
 
 SHRINK = 5.0  # prior weight (in runs) pulling a sparse task/pair mean toward the broader mean
+MAX_SHRINK = 1e4  # the most runs' weight the data may give the two-way prior of a (task, pair) effect record
 MODEL_NUM_DIM = 4  # length of model_numeric()
 
 
@@ -47,3 +48,4 @@ def model_numeric(price_in: float | None, price_out: float | None, params_b: flo
     pout = price_out if price_out is not None else pin
     return [math.log1p(pin), math.log1p(pout), float(has_price),
             math.log1p(params_b) if params_b is not None else 0.0]
+

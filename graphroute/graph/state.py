@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from graphroute.graph.arrays import GraphArrays
+from graphroute.graph.arrays import GraphArrays, record_shrink
 from graphroute.graph.index import top_k_neighbors
 from graphroute.graph.schema import EDGE_DIMS, EDGE_TYPES, PAIR_FEATURES, SHRINK, model_numeric
 
@@ -236,6 +236,7 @@ class GraphState:
         t_cnt = torch.zeros(n_t, n_p).index_add_(0, self.query_task, cnt)
         t_eff = torch.zeros(n_t, n_p).index_add_(0, self.query_task, eff * cnt)
         t_cz = torch.zeros(n_t, n_p).index_add_(0, self.query_task, cz * cnt)
+        t_sq = torch.zeros(n_t, n_p).index_add_(0, self.query_task, eff * eff * cnt)
         n_task = t_cnt.sum(1)  # [T]
         task_all_eff = (t_eff.sum(1) + SHRINK * all_eff) / (n_task + SHRINK)  # [T]
         task_all_cz = (t_cz.sum(1) + SHRINK * all_cz) / (n_task + SHRINK)
@@ -244,7 +245,8 @@ class GraphState:
         off_cz = (resid_cz + SHRINK * self._price_offset(resid_cz, tot_cnt)) / (tot_cnt + SHRINK)
         prior_eff = (task_all_eff[:, None] + off_eff[None]).clamp(0.0, 1.0)  # [T, P]
         prior_cz = task_all_cz[:, None] + off_cz[None]
-        task_eff = (t_eff + SHRINK * prior_eff) / (t_cnt + SHRINK)  # [T, P]
+        m = record_shrink(t_cnt.numpy(), t_eff.numpy(), t_sq.numpy(), prior_eff.numpy())  # data-decided weight
+        task_eff = (t_eff + m * prior_eff) / (t_cnt + m)  # [T, P]
         task_cz = (t_cz + SHRINK * prior_cz) / (t_cnt + SHRINK)
         return PairTables(eff=eff, cz=cz, has=has, pair_eff=pair_eff, tot_cnt=tot_cnt, task_eff=task_eff,
                           task_cz=task_cz, t_cnt=t_cnt)

@@ -16,13 +16,14 @@ only when, out of fold, routing with them earns more reward than routing without
 - a gate gamma in {0, 1/2, 1}: on the same out-of-fold predictions each query picks among the task's
   logged pairs at ten trade-offs (1 - w) effect - w cost, w = 0, 0.1, ..., 0.9 (the three scenarios
   among them); a gamma > 0 is kept only if the queries' reward gain over gamma = 0, averaged over the
-  trade-offs, has a mean above one standard error, and none of the three scenarios loses by more than
+  trade-offs, has a mean above two standard errors, and none of the three scenarios loses by more than
   one standard error.
 
 A task whose gate stays shut stores nothing, and routes exactly as the graph does. In a task whose
-gate opened, the pairs the evidence knows are predicted as the gate validated them, record +
-``gamma * (blended residual)``; a pair added later (``add_model``) has no evidence and keeps the
-graph's prediction. scikit-learn
+gate opened, ``gamma * (blended residual)`` is added to the graph's effect and log-cost predictions
+of the pairs the evidence knows (the graph stands in for the record it was validated against: on
+dense logs the two agree, on sparse ones the graph's record is the better one); a pair added later
+(``add_model``) has no evidence and keeps the graph's prediction. scikit-learn
 fits the vectoriser and the ridges; predicting reads the stored arrays (the vectoriser is rebuilt from
 its vocabulary and idf).
 """
@@ -39,20 +40,22 @@ __all__ = ["TextEvidence", "TaskEvidence", "form_features"]
 
 FOLDS = 3  # cross-fitting folds for the blend and the gate
 GATES = (0.5, 1.0)  # residual shares tried against 0
-GATE_Z = 1.0  # a share is kept when its gain exceeds this many standard errors
+GATE_Z = 2.0  # a share is kept when its gain exceeds this many standard errors (one-sided 2.3 % false opens)
 MIN_QUERIES = 30  # fewer queries in a task: no evidence for it (too few to judge the gate)
 MIN_SCORED = 10  # fewer scored out-of-fold queries: the gate stays shut
 # the cost weights w of the trade-offs (1 - w) effect - w cost the gate scores: the user sets the weight
 # at query time, so evidence must route better over the whole range, not at one point of it; the
 # three scenarios (w = 0, 0.5, 0.8) are on the grid
 TRADE_OFFS = tuple(i / 10 for i in range(10))
-GUARDED = (0.0, 0.5, 0.8)  # the scenarios' cost weights: none may lose more than GATE_Z standard errors
+GUARDED = (0.0, 0.5, 0.8)  # the scenarios' cost weights: none may lose more than GUARD_Z standard errors
+GUARD_Z = 1.0
 K_NEIGHBOURS = 30  # lexical neighbours per pair
 KNN_M = 10.0  # a mean residual over n neighbours keeps n / (n + KNN_M)
 RIDGE_ALPHA = 1.0
 FORM_SCALE = 0.3  # weight of the standardised form columns beside the TF-IDF ones
 MAX_FEATURES = 8192  # TF-IDF vocabulary per task
 BASES = ("ridge", "form", "knn")
+SIM_BLOCK = 1024  # queries per block of the dense [block, N] similarity matrix (bounds memory)
 COST_EPS = 1e-6  # costs are modelled as log(cost + COST_EPS)
 F32 = np.float32
 
@@ -170,7 +173,9 @@ class _Bases:
         xf = sp.hstack([x, sp.csr_matrix((fz * FORM_SCALE).astype(F32))]).tocsr()
         out = {"ridge": np.stack([np.asarray(xf @ self.ridge[i].T) + self.ridge_b[i] for i in range(2)]),
                "form": np.stack([fz @ self.form[i].T + self.form_b[i] for i in range(2)])}
-        out["knn"] = _knn_residual((x @ self.train_x.T).toarray(), self.resid)
+        blocks = [_knn_residual((x[i:i + SIM_BLOCK] @ self.train_x.T).toarray(), self.resid)
+                  for i in range(0, x.shape[0], SIM_BLOCK)]
+        out["knn"] = np.concatenate(blocks, axis=1) if blocks else np.zeros((2, 0, self.rec.shape[1]))
         return out
 
 
@@ -240,7 +245,7 @@ def _gate(rec: np.ndarray, delta: np.ndarray, e: np.ndarray, c: np.ndarray) -> f
             gain += d / len(TRADE_OFFS)
             scored |= seen
             if w in GUARDED and seen.sum() >= MIN_SCORED:  # a named scenario must not lose beyond its noise
-                worse |= d[seen].mean() < -GATE_Z * d[seen].std(ddof=1) / math.sqrt(seen.sum())
+                worse |= d[seen].mean() < -GUARD_Z * d[seen].std(ddof=1) / math.sqrt(seen.sum())
         if scored.sum() < MIN_SCORED or worse:
             continue
         m, se = float(gain[scored].mean()), float(gain[scored].std(ddof=1) / math.sqrt(scored.sum()))
@@ -259,12 +264,11 @@ class TaskEvidence:
     weights: np.ndarray  # [2, J]
     gamma: float
 
-    def predict(self, texts: list[str]) -> np.ndarray:
-        """[2, Q, P_task] effect and log cost of new queries of this task: the record plus gamma times the
-        blended residual (what the gate validated out of fold)."""
+    def delta(self, texts: list[str]) -> np.ndarray:
+        """[2, Q, P_task] gamma times the blended residual (effect, log cost) for new queries of this task."""
         b = self.bases.predict(texts)
-        delta = np.stack([sum(self.weights[i, j] * b[name][i] for j, name in enumerate(BASES)) for i in range(2)])
-        return self.bases.rec[:, None, :] + self.gamma * delta
+        return self.gamma * np.stack([sum(self.weights[i, j] * b[name][i] for j, name in enumerate(BASES))
+                                      for i in range(2)])
 
 
 def _fit_task(texts: list[str], e: np.ndarray, c: np.ndarray, rng: np.random.Generator
@@ -319,11 +323,10 @@ class TextEvidence:
         return bool(self.tasks)
 
     def apply(self, texts: list[str], task_names: list[str], pairs: list[tuple[str, str]], effect: np.ndarray,
-              log_cost: np.ndarray) -> None:
-        """Write each query's evidence-based prediction in place, for the pairs its task's evidence knows:
-        ``effect`` [Q, P] (clipped to [0, 1]) and ``log_cost`` [Q, P] (log(cost + 1e-6); cells left as
-        they were where the evidence has nothing). ``task_names`` [Q]: each query's task (given or
-        inferred); ``pairs``: the P (model, agent) columns."""
+              log_cost_shift: np.ndarray) -> None:
+        """Add each query's evidence in place, for the pairs its task's evidence knows: to ``effect`` [Q, P]
+        (then clipped to [0, 1]) and to ``log_cost_shift`` [Q, P] (zeros in; the change of log cost out).
+        ``task_names`` [Q]: each query's task (given or inferred); ``pairs``: the P (model, agent) columns."""
         col = {p: i for i, p in enumerate(pairs)}
         names = np.asarray(task_names, dtype=object)
         for name, ev in self.tasks.items():
@@ -332,9 +335,9 @@ class TextEvidence:
             if not len(rows) or not src:
                 continue
             dst = np.array([col[ev.pairs[j]] for j in src])
-            pred = ev.predict([texts[i] for i in rows])[:, :, src]
-            effect[np.ix_(rows, dst)] = np.clip(pred[0], 0.0, 1.0)
-            log_cost[np.ix_(rows, dst)] = pred[1]
+            d = ev.delta([texts[i] for i in rows])[:, :, src]
+            effect[np.ix_(rows, dst)] = np.clip(effect[np.ix_(rows, dst)] + d[0], 0.0, 1.0)
+            log_cost_shift[np.ix_(rows, dst)] += d[1]
 
     def summary(self) -> dict[str, float]:
         """{task: gamma} for the tasks where the evidence is used."""

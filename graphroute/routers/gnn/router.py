@@ -174,24 +174,17 @@ class Router(QueryEmbedding, BaseRouter):
 
     def _with_text_evidence(self, live: serving.Live, queries: list[str], t_idx: np.ndarray, effect: np.ndarray,
                             cz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(effect, cost_z) [Q, P]: in the tasks with text evidence, its predictions for the pairs it knows
-        replace the graph's (unchanged without any)."""
+        """(effect, cost_z) [Q, P] with the text evidence of each query's task added (unchanged without any)."""
         ev = getattr(self, "text_evidence_", None)
         if ev is None:
             return effect, cz
-        from graphroute.routers.text_evidence import COST_EPS
-
         g = live.graph
         pairs = [(g.model_names[m], g.agent_names[a]) for m, a in zip(live.pair_model.tolist(), live.pair_agent.tolist())]
         effect = np.array(effect, dtype=np.float32)
-        log_cost = np.full(effect.shape, np.nan)
+        shift = np.zeros(effect.shape, dtype=np.float64)
         ev.apply([strip_prefixes(q, self.prefixes_) for q in queries], [g.task_names[i] for i in t_idx.tolist()],
-                 pairs, effect, log_cost)
-        known = np.isfinite(log_cost)
-        if known.any():
-            cz = np.array(cz, dtype=np.float32)
-            cz[known] = g.cost_z(np.maximum(np.exp(log_cost[known]) - COST_EPS, 0.0).astype(np.float32))
-        return effect, cz
+                 pairs, effect, shift)
+        return effect, (cz + shift / g.cost_scale).astype(np.float32)
 
     # ------------------------------------------------------------------ networks and the published state
     def _set_nets(self, nets: list) -> None:
