@@ -38,8 +38,18 @@ def test_module_select_uses_the_shipped_router():
 def test_task_is_inferred_from_neighbours():
     many = gr.select_many([ARC, CODE])
     assert list(many["query"]) == [ARC, CODE]
+    assert "arc" in many["task"].iloc[0] and ("mbpp" in many["task"].iloc[1] or "human_eval" in many["task"].iloc[1])
     pred = gr.default_router().predict([CODE])
-    assert len(pred) == 11 and pred["effect"].between(0, 1).all()
+    assert len(pred) == len(gr.default_router().candidates_) and pred["effect"].between(0, 1).all()
+
+
+def test_the_default_knows_the_four_datasets():
+    """Trained on RouterBench, LLMRouter, MMLU-Pro and ZeroEval (data/train_default_router.py)."""
+    g = gr.default_router().graph_
+    assert {t.split("/")[0] for t in g.task_names} == {"routerbench", "llmrouter", "mmlu-pro", "zeroeval"}
+    assert len(g.task_names) >= 30 and len(g.model_names) >= 90
+    size = sum(p.stat().st_size for p in default_router_path().iterdir())
+    assert size <= 15e6  # small enough to ship
 
 
 def test_cli_select_and_info_default(capsys):
@@ -48,7 +58,7 @@ def test_cli_select_and_info_default(capsys):
     assert sel["model"] in set(gr.default_router().candidates_["model"])
     assert main(["info"]) == 0
     info = capsys.readouterr().out
-    assert "11" in info and "arc-challenge" in info
+    assert "routerbench/arc-challenge" in info and "mmlu-pro/math" in info
 
 
 def test_default_router_routes_without_torch():

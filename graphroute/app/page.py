@@ -22,6 +22,7 @@ from graphroute.app.compute import (
     EVIDENCE_K,
     STANDING_QUERIES,
     candidates_table,
+    dataset_prefix,
     describe,
     digest,
     edge_stats,
@@ -178,7 +179,8 @@ def _pareto_tab(router) -> None:
     source = st.radio("Evaluate on", sources, key="pareto_source", horizontal=True)
     try:
         if source == "RouterBench held-out split":
-            logs, key = _cached_routerbench(), f"routerbench/{EVAL_SEED}"
+            prefix = dataset_prefix(router, "routerbench")
+            logs, key = _cached_routerbench(prefix), f"routerbench/{EVAL_SEED}/{prefix}"
         else:
             up = st.file_uploader("Held-out logs: query_id, query, task, model, agent, effect, cost", type=["csv"],
                                   key="pareto_upload")
@@ -203,9 +205,9 @@ def _pareto_tab(router) -> None:
     c[3].metric("cost to match it", "not reached" if ctm is None else f"{ctm:.0%}")
     if result["in_graph"]:
         st.warning(f"{result['in_graph']} of these {result['n_queries']} queries are already nodes of this router's "
-                   "graph (the shipped router was fitted on all of RouterBench), so their own outcomes feed the "
-                   "predictions: this curve is in-sample and optimistic. `graphroute bench` fits on the other 80% "
-                   "and gives held-out figures.")
+                   "graph (the shipped router was fitted on a sample of RouterBench that includes them), so their own "
+                   "outcomes feed the predictions: this curve is partly in-sample and optimistic. `graphroute bench` "
+                   "fits on the other 80% and gives held-out figures.")
     st.pyplot(pareto_figure(result, f"{ss.router_source}: quality vs cost on {result['n_queries']} queries"))
     st.dataframe(pd.DataFrame({k: [v] for k, v in s.items()}), hide_index=True, width="stretch")
 
@@ -259,8 +261,8 @@ def _add_tab(weights: dict) -> None:
 
 
 @st.cache_data(show_spinner="loading RouterBench...")
-def _cached_routerbench() -> pd.DataFrame:
-    return routerbench_heldout()
+def _cached_routerbench(prefix: str = "") -> pd.DataFrame:
+    return routerbench_heldout(prefix=prefix)
 
 
 def _routerbench_fits(router) -> bool:

@@ -1,8 +1,9 @@
 """The default router shipped inside the package, and the module-level ``select``.
 
-It is trained on the RouterBench subset by ``data/train_default_router.py`` and stored under
-``graphroute/default_router/`` (JSON + safetensors, format version 2: the node states are saved, so
-loading it and routing with it import no torch). It is loaded once, on first use.
+It is trained by ``data/train_default_router.py`` on samples of RouterBench, LLMRouter, MMLU-Pro and
+ZeroEval (1,500 queries each: 99 models, 33 tasks named "<dataset>/<task>") and stored under
+``graphroute/default_router/`` (JSON + safetensors, format version 3: the node states and the text
+evidence are saved, so loading it and routing with it import no torch). It is loaded once, on first use.
 """
 
 from __future__ import annotations
