@@ -133,6 +133,14 @@ def assemble() -> Path:
              "torch thread (`--threads 1`, the default).",
              "", "Regenerate everything with `HF_HUB_OFFLINE=1 python benchmarks/regenerate.py` "
              "(one run: `--only NAME`).", ""]
+    from graphroute.eval.bench import load_results, summarize_results
+    from graphroute.eval.report import summary_markdown
+
+    found = load_results(RESULTS)
+    if found:  # what `graphroute bench --summary benchmarks/results` prints
+        lines += ["## Summary: graphroute's rank per dataset x protocol x scenario", "",
+                  "`graphroute bench --summary benchmarks/results`", "",
+                  summary_markdown(summarize_results(found)).rstrip(), ""]
     for name, title, _, note in RUNS:
         out = RESULTS / name
         meta_path = out / "run.json"
@@ -153,6 +161,9 @@ def assemble() -> Path:
     if perf.exists():
         lines += ["## Performance", "", f"See [benchmarks/perf_results.md](benchmarks/perf_results.md) "
                   "(`python benchmarks/perf.py`).", ""]
+    for section in ("serving.md", "startup.md"):  # measured by their own scripts (named inside), kept as written
+        if (RESULTS / section).exists():
+            lines += [(RESULTS / section).read_text().rstrip(), ""]
     path = ROOT / "BENCHMARKS.md"
     path.write_text("\n".join(lines))
     return path
