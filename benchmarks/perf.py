@@ -646,9 +646,12 @@ def report(res, args, info, started, finished, load0, load1, png, argv) -> str:
 
     # ---------------------------------------------------------------- scale
     if sc:
+        from graphroute.routers.gnn.config import RouterConfig
+
         L += ["## Scale (synthetic logs, `gr.make_synthetic`, 8 tasks, \"hash\" embedder)", "",
               "The hash embedder (64-d hashed words) keeps text embedding out of the measurement; the default "
-              "Router parameters otherwise (300 epochs max, patience 40, `max_epoch_edges=250_000`: logs with more "
+              f"Router parameters otherwise (300 epochs max, patience 40, `max_epoch_edges={RouterConfig.max_epoch_edges:_}`: "
+              "logs with more "
               "training edges than that train each epoch on a sampled subgraph). Select latency is measured as "
               "above on 200 held-out queries of the same generator; \"held-out effect\" is the mean logged effect "
               "of the pair `select_many(weights={'effect': 1})` chose for them (vs the best single pair), a "

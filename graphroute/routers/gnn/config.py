@@ -36,7 +36,11 @@ class RouterConfig:
     fewshot_fraction: float = 0.2  # share of models/agents shown through few edges per epoch
     fewshot_max: int = 50  # ... through at most this many
     validation_fraction: float = 0.1  # share of queries per task kept for early stopping
-    max_epoch_edges: int | None = 250_000  # above this, each epoch trains on a sampled subgraph
+    # above this, each epoch trains on a sampled subgraph of about this many edges: one epoch is one
+    # optimisation step, so a step on the whole of a large log buys little over a step on a sample
+    # and costs its full size (mmlu-pro, 310k training edges, one CPU thread: 0.52 s per epoch and a
+    # 148 s fit at 100k, 1.10 s and 245 s at 250k, same routing quality; benchmarks/fit_time_results.md)
+    max_epoch_edges: int | None = 100_000
     n_ensemble: int = 1  # members trained from different seeds and averaged
     strip_boilerplate: bool = True  # learn and strip per-task shared prompt prefixes before embedding
     text_evidence: bool = True  # per task, add TF-IDF / query-form residuals where out-of-fold routing gains
@@ -83,7 +87,7 @@ class RouterConfig:
         m = self.max_epoch_edges
         if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 1):
             raise ConfigError(f"Router parameter max_epoch_edges must be an integer >= 1 or None; got {m!r}. "
-                              "Fix: pass e.g. max_epoch_edges=250_000, or None to always train on the whole graph.")
+                              "Fix: pass e.g. max_epoch_edges=100_000, or None to always train on the whole graph.")
         if self.neighbor_search not in SEARCH_MODES:
             raise ConfigError(f"Router parameter neighbor_search must be one of {', '.join(SEARCH_MODES)}; got "
                               f"{self.neighbor_search!r}. Fix: pass 'auto' (the default), 'exact' or 'ivf'.")
