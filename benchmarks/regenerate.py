@@ -124,7 +124,8 @@ def assemble() -> Path:
     lines = ["# Benchmarks", "",
              "Every table below was produced by the command above it, on this repository's code at the date given, "
              "offline, on a 2-core CPU machine. Rewards are on the test split (20% of queries, per-task "
-             "stratified, seeds 0–4), mean ± std over seeds: Performance First w=(1, 0), Balance (0.5, 0.5), "
+             "stratified, seeds 0 to n-1 for the `--seeds n` of each command), mean ± std over seeds: "
+             "Performance First w=(1, 0), Balance (0.5, 0.5), "
              "Cost First (0.2, 0.8), cost min–max normalised per task. AIQ is RouterBench's area under the "
              "non-decreasing convex hull of the router's λ sweep; `cost_to_match` is the cost of reaching the "
              "best single model's test quality (within 0.5 pt) as a fraction of its cost (blank: never reached). "

@@ -120,4 +120,3 @@ def test_info_json(saved, capsys):
     info = json.loads(capsys.readouterr().out)
     assert sorted(info["models"]) == sorted(logs["model"].unique())
     assert info["params"]["embedder"] == "hash" and info["params"]["seed"] == 1 and info["params"]["epochs"] == 3
-    assert isinstance(info["text_evidence"], dict)  # {task: share}; empty where no gate opened

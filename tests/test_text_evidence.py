@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import graphroute as gr
+from graphroute.cli import main
 from graphroute.errors import ConfigError
 from graphroute.eval.metrics import reward
 from graphroute.routers.text_evidence import TextEvidence, form_features
@@ -100,7 +101,7 @@ def test_a_damaged_evidence_file_is_refused(signal_router, tmp_path):
         gr.load(path)
 
 
-def test_a_model_added_later_keeps_the_graph_prediction(signal_router):
+def test_a_model_added_later_keeps_the_graph_prediction():
     r = gr.Router(**FAST).fit(logs(240, 0, signal=True))
     r.add_model("m-new", description="a new general model", price_in=1.0, price_out=1.0)
     q = ["algebra please answer item new-1"]
@@ -134,8 +135,79 @@ def test_form_features_read_the_form():
 
 def test_too_few_queries_give_no_evidence():
     d = logs(20, 0, signal=True)
-    e = d.pivot(index="query_id", columns="model", values="effect").to_numpy()
-    texts = d.drop_duplicates("query_id")["query"].tolist()
+    first = d.drop_duplicates("query_id")
+    e = d.pivot(index="query_id", columns="model", values="effect").loc[first["query_id"]].to_numpy()
+    texts = first["query"].tolist()
     ev = TextEvidence.fit(texts, np.zeros(len(texts), dtype=np.int64), ["mixed"], e, np.full(e.shape, 0.001),
                           [("m-alg", "direct"), ("m-poe", "direct")], seed=0)
     assert not ev
+
+
+def test_a_half_precision_save_keeps_the_evidence(signal_router, tmp_path):
+    loaded = gr.load(signal_router.save(tmp_path / "r", half=True))
+    (ev,) = loaded.text_evidence_.tasks.values()
+    assert ev.bases.ridge.dtype == np.float32 and ev.bases.resid.dtype == np.float32
+    qs = logs(30, 2, signal=True).drop_duplicates("query_id")["query"].tolist()
+    a, b = loaded.predict(qs, tasks="mixed"), signal_router.predict(qs, tasks="mixed")
+    np.testing.assert_allclose(a["effect"], b["effect"], atol=2e-3)
+    assert (a.groupby("query_index")["effect"].idxmax() == b.groupby("query_index")["effect"].idxmax()).all()
+
+
+def test_routing_with_evidence_imports_no_torch(signal_router, tmp_path):
+    import subprocess
+    import sys
+
+    path = signal_router.save(tmp_path / "r")
+    code = (f"import sys, graphroute as gr; r = gr.load({str(path)!r}); "
+            "s = r.select('algebra now please item z-1', task='mixed'); assert s.model == 'm-alg', s.model; "
+            "bad = [m for m in ('torch', 'torch_geometric', 'transformers') if m in sys.modules]; "
+            "assert not bad, bad")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_info_lists_where_the_evidence_is_used(signal_router, tmp_path, capsys):
+    import json
+
+    path = signal_router.save(tmp_path / "r")
+    assert main(["info", "--router", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["text_evidence"] == signal_router.text_evidence_.summary()
+
+
+def test_logs_without_words_fit_without_evidence():
+    rng = np.random.default_rng(0)
+    rows = [{"query_id": f"q{q}", "query": f"{q} + {q % 7}", "task": "sums", "model": m,
+             "effect": float(rng.random() < 0.5), "cost": 0.001} for q in range(60) for m in ("a", "b")]
+    r = gr.Router(**FAST).fit(pd.DataFrame(rows))  # TF-IDF keeps no term of two letters here
+    assert r.text_evidence_ is None
+    assert len(r.predict(["3 + 4"])) == 2
+
+
+def test_a_removed_model_takes_its_evidence_along():
+    r = gr.Router(**FAST).fit(logs(240, 0, signal=True))
+    q = ["algebra please answer item new-2"]
+    r.remove_model("m-poe")  # the task keeps one pair: no evidence left
+    assert r.text_evidence_ is None
+    r.add_model("m-poe", description="back again", price_in=1.0, price_out=1.0)
+    graph_only = r.predict(q, tasks="mixed")
+    r2 = gr.Router(**FAST).fit(logs(240, 0, signal=True))
+    r2.remove_model("m-poe")
+    r2.text_evidence_ = None
+    r2.add_model("m-poe", description="back again", price_in=1.0, price_out=1.0)
+    pd.testing.assert_frame_equal(graph_only, r2.predict(q, tasks="mixed"))
+
+
+def test_without_slices_every_array_of_the_pair():
+    three = pd.concat([logs(240, 0, signal=True),
+                       logs(240, 0, signal=False).query("model == 'm-alg'").assign(model="m-mid")])
+    r = gr.Router(**FAST).fit(three)
+    assert r.text_evidence_ is not None
+    before = {t: ev.delta(["algebra item k"]) for t, ev in r.text_evidence_.tasks.items()}
+    r.remove_model("m-mid")
+    (task, ev), = r.text_evidence_.tasks.items()
+    assert [p[0] for p in ev.pairs] == ["m-alg", "m-poe"]
+    b = ev.bases
+    assert b.rec.shape[1] == b.ridge.shape[1] == b.resid.shape[2] == b.form_b.shape[1] == 2
+    kept = [j for j, p in enumerate(gr.Router(**FAST).fit(three).text_evidence_.tasks[task].pairs) if p[0] != "m-mid"]
+    np.testing.assert_allclose(ev.delta(["algebra item k"]), before[task][:, :, kept])

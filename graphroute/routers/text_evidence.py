@@ -23,7 +23,11 @@ A task whose gate stays shut stores nothing, and routes exactly as the graph doe
 gate opened, ``gamma * (blended residual)`` is added to the graph's effect and log-cost predictions
 of the pairs the evidence knows (the graph stands in for the record it was validated against: on
 dense logs the two agree, on sparse ones the graph's record is the better one); a pair added later
-(``add_model``) has no evidence and keeps the graph's prediction. scikit-learn
+(``add_model``) has no evidence and keeps the graph's prediction. The evidence is fitted once, in
+``Router.fit``: ``observe`` and the other growth calls change the graph, not the evidence (``remove_*``
+drops the removed node's pairs from it). The gate judges choices among the pairs logged in the task; where
+a router also offers pairs never logged there (the shipped router's 99 models in an LLMRouter task), the
+shifted pairs compete with those too, which no out-of-fold check measured. scikit-learn
 fits the vectoriser and the ridges; predicting reads the stored arrays (the vectoriser is rebuilt from
 its vocabulary and idf).
 """
@@ -32,7 +36,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -40,7 +44,8 @@ __all__ = ["TextEvidence", "TaskEvidence", "form_features"]
 
 FOLDS = 3  # cross-fitting folds for the blend and the gate
 GATES = (0.5, 1.0)  # residual shares tried against 0
-GATE_Z = 2.0  # a share is kept when its gain exceeds this many standard errors (one-sided 2.3 % false opens)
+GATE_Z = 2.0  # a share is kept when its gain exceeds this many standard errors (~2-4 % false opens per task:
+# one-sided 2.3 % per share, two shares tried)
 MIN_QUERIES = 30  # fewer queries in a task: no evidence for it (too few to judge the gate)
 MIN_SCORED = 10  # fewer scored out-of-fold queries: the gate stays shut
 # the cost weights w of the trade-offs (1 - w) effect - w cost the gate scores: the user sets the weight
@@ -56,7 +61,6 @@ FORM_SCALE = 0.3  # weight of the standardised form columns beside the TF-IDF on
 MAX_FEATURES = 8192  # TF-IDF vocabulary per task
 BASES = ("ridge", "form", "knn")
 SIM_BLOCK = 1024  # queries per block of the dense [block, N] similarity matrix (bounds memory)
-COST_EPS = 1e-6  # costs are modelled as log(cost + COST_EPS)
 F32 = np.float32
 
 _CODE = re.compile(r"```|def |import |return |\{\s*$|;\s*$", re.M)
@@ -120,6 +124,15 @@ def _vectorizer(vocabulary: list[str] | None = None, idf: np.ndarray | None = No
     return vec
 
 
+class _NoWords(Exception):
+    """A task's training texts hold no word the vectoriser keeps: the task gets no evidence."""
+
+
+def _blended(weights: np.ndarray, bases: dict[str, np.ndarray]) -> np.ndarray:
+    """[2, Q, P] the bases mixed by ``weights`` [2, J] (effect, log cost)."""
+    return np.stack([sum(weights[i, j] * bases[name][i] for j, name in enumerate(BASES)) for i in range(2)])
+
+
 @dataclass
 class _Bases:
     """The record and the residual predictors of one task, fitted on one set of its queries."""
@@ -144,11 +157,17 @@ class _Bases:
         vec = _vectorizer(min_df=2 if len(texts) >= 20 else 1)
         try:
             x = vec.fit_transform(texts)
-        except ValueError:  # no term kept (e.g. every text one shared word): form features only
+        except ValueError:  # no term in two texts: retry with every term
             vec = _vectorizer(min_df=1)
-            x = vec.fit_transform(texts)
+            try:
+                x = vec.fit_transform(texts)
+            except ValueError:  # not one word (arithmetic, emoji, punctuation): nothing for a lexical reader
+                raise _NoWords from None
+        if hasattr(vec, "stop_words_"):  # the pruned terms: not needed to transform, and can be large
+            del vec.stop_words_
         f = form_features(texts)
-        mu, sd = f.mean(0), f.std(0) + 1e-9
+        mu, sd = f.mean(0), f.std(0)
+        sd = np.where(sd < 1e-6, 1.0, sd)  # a form constant in these queries stays 0 for any new one
         fz = (f - mu) / sd
         rec = np.stack([_shrunk_means(e), _shrunk_means(lc)])
         resid = np.stack([e - rec[0], lc - rec[1]])
@@ -196,7 +215,7 @@ def _knn_residual(sims: np.ndarray, resid: np.ndarray) -> np.ndarray:
         k = min(K_NEIGHBOURS, len(rows))
         nb = rows[np.argpartition(-s, k - 1, axis=1)[:, :k]] if k < len(rows) else np.tile(rows, (n_q, 1))
         for i in range(2):
-            out[i][:, cols] = resid[i][nb][:, :, cols].sum(1) / (k + KNN_M)
+            out[i][:, cols] = resid[i][:, cols][nb].sum(1) / (k + KNN_M)
     return out
 
 
@@ -266,27 +285,29 @@ class TaskEvidence:
 
     def delta(self, texts: list[str]) -> np.ndarray:
         """[2, Q, P_task] gamma times the blended residual (effect, log cost) for new queries of this task."""
-        b = self.bases.predict(texts)
-        return self.gamma * np.stack([sum(self.weights[i, j] * b[name][i] for j, name in enumerate(BASES))
-                                      for i in range(2)])
+        return self.gamma * _blended(self.weights, self.bases.predict(texts))
 
 
-def _fit_task(texts: list[str], e: np.ndarray, c: np.ndarray, rng: np.random.Generator
+def _fit_task(texts: list[str], e: np.ndarray, c: np.ndarray, rng: np.random.Generator, cost_eps: float
               ) -> tuple[_Bases, np.ndarray, float] | None:
-    """Fit one task's evidence on its queries' texts and [Q, P] effect / cost (NaN = not logged)."""
-    lc = np.log(np.where(np.isfinite(c), np.maximum(c, 0.0), np.nan) + COST_EPS)
+    """Fit one task's evidence on its queries' texts and [Q, P] effect / cost (NaN = not logged); None
+    where the gate stays shut or the texts hold no word."""
+    lc = np.log(np.where(np.isfinite(c), np.maximum(c, 0.0), np.nan) + cost_eps)
     fold = rng.permutation(len(texts)) % FOLDS
     rec = np.zeros((2,) + e.shape)
     oof = {b: np.zeros((2,) + e.shape) for b in BASES}
-    for k in range(FOLDS):
-        a, h = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-        fitted = _Bases.fit([texts[i] for i in a], e[a], lc[a])
-        rec[:, h] = fitted.rec[:, None, :]
-        for name, v in fitted.predict([texts[i] for i in h]).items():
-            oof[name][:, h] = v
+    try:
+        for k in range(FOLDS):
+            a, h = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+            fitted = _Bases.fit([texts[i] for i in a], e[a], lc[a])
+            rec[:, h] = fitted.rec[:, None, :]
+            for name, v in fitted.predict([texts[i] for i in h]).items():
+                oof[name][:, h] = v
+    except _NoWords:
+        return None
     resid = np.stack([e, lc]) - rec
     w = _blend(oof, resid)
-    delta = np.stack([sum(w[i, j] * oof[name][i] for j, name in enumerate(BASES)) for i in range(2)])
+    delta = _blended(w, oof)
     gamma = _gate(rec, delta, e, c)
     if gamma <= 0:
         return None
@@ -301,9 +322,10 @@ class TextEvidence:
 
     @classmethod
     def fit(cls, texts: list[str], query_task: np.ndarray, task_names: list[str], effect: np.ndarray,
-            cost: np.ndarray, pairs: list[tuple[str, str]], seed: int) -> TextEvidence:
+            cost: np.ndarray, pairs: list[tuple[str, str]], seed: int, cost_eps: float = 1e-6) -> TextEvidence:
         """texts [N] (boilerplate stripped), query_task [N] task index, effect / cost [N, P] per logged
-        query and pair (NaN = not logged), pairs: the P (model, agent) names."""
+        query and pair (NaN = not logged), pairs: the P (model, agent) names. Log cost is modelled as
+        log(cost + cost_eps): pass the graph's ``cost_eps``, so that the shifts add on its scale."""
         out = {}
         for t, name in enumerate(task_names):
             rows = np.flatnonzero(query_task == t)
@@ -314,7 +336,7 @@ class TextEvidence:
                 continue
             rng = np.random.default_rng([seed, t])
             e, c = effect[np.ix_(rows, cols)], cost[np.ix_(rows, cols)]
-            fitted = _fit_task([texts[i] for i in rows], e, c, rng)
+            fitted = _fit_task([texts[i] for i in rows], e, c, rng, cost_eps)
             if fitted is not None:
                 out[name] = TaskEvidence(name, [pairs[p] for p in cols], *fitted)
         return cls(out)
@@ -338,6 +360,22 @@ class TextEvidence:
             d = ev.delta([texts[i] for i in rows])[:, :, src]
             effect[np.ix_(rows, dst)] = np.clip(effect[np.ix_(rows, dst)] + d[0], 0.0, 1.0)
             log_cost_shift[np.ix_(rows, dst)] += d[1]
+
+    def without(self, kind: str, name: str) -> TextEvidence | None:
+        """This evidence without the pairs of one model (``kind="model"``) or agent: what ``remove_model`` /
+        ``remove_agent`` leave, so that a node added back under the same name starts without the old
+        one's evidence. None when no task keeps two pairs."""
+        side = {"model": 0, "agent": 1}[kind]
+        out = {}
+        for task, ev in self.tasks.items():
+            keep = [j for j, p in enumerate(ev.pairs) if p[side] != name]
+            if len(keep) < 2:
+                continue
+            b = ev.bases
+            bases = replace(b, rec=b.rec[:, keep], ridge=b.ridge[:, keep], ridge_b=b.ridge_b[:, keep],
+                            form=b.form[:, keep], form_b=b.form_b[:, keep], resid=b.resid[:, :, keep])
+            out[task] = replace(ev, pairs=[ev.pairs[j] for j in keep], bases=bases)
+        return TextEvidence(out) if out else None
 
     def summary(self) -> dict[str, float]:
         """{task: gamma} for the tasks where the evidence is used."""

@@ -169,7 +169,7 @@ class Router(QueryEmbedding, BaseRouter):
         pairs = [(g.model_names[i // n_a], g.agent_names[i % n_a]) for i in range(g.n_pairs)]
         texts = [strip_prefixes(t, self.prefixes_) for t in g.query_texts]
         ev = TextEvidence.fit(texts, g.query_task, g.task_names, np.where(logged, eff, np.nan),
-                              np.where(logged, g.cost_from_z(cz), np.nan), pairs, self.seed)
+                              np.where(logged, g.cost_from_z(cz), np.nan), pairs, self.seed, cost_eps=g.cost_eps)
         return ev if ev else None
 
     def _with_text_evidence(self, live: serving.Live, queries: list[str], t_idx: np.ndarray, effect: np.ndarray,
@@ -462,6 +462,8 @@ class Router(QueryEmbedding, BaseRouter):
             state = growth.without_node(self._torch_state(self._live), kind, name)
             self.catalog_ = self.catalog_.without_card(kind, name)
             self._publish_state(state)
+            if getattr(self, "text_evidence_", None) is not None:  # a node added back starts without it
+                self.text_evidence_ = self.text_evidence_.without(kind, name)
         return self
 
     # ------------------------------------------------------------------ persistence

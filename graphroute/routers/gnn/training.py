@@ -288,8 +288,9 @@ def build_nets(net_config: NetConfig, weights: list[dict[str, np.ndarray]]) -> l
 
 
 def torch_predict(router, queries: list[str], tasks: list[str | None]) -> dict[str, np.ndarray]:
-    """The torch reference of ``Router._predict_arrays`` (exact neighbour scan): the encoder run on the
-    router's graph, ``RouterNet.read_queries`` and ``decode``. Tests compare the numpy path with it."""
+    """The torch reference of ``Router._predict_arrays``'s graph part (exact neighbour scan, no text
+    evidence): the encoder run on the router's graph, ``RouterNet.read_queries`` and ``decode``. Tests
+    compare the numpy path with it."""
     from graphroute.graph.index import top_k_neighbors
 
     state = router.state_
