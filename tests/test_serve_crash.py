@@ -118,3 +118,23 @@ def test_acknowledged_feedback_survives_kill_9_exactly_once(tmp_path):
     assert np.mean(np.array(moved) > 0) == 1.0, f"{np.mean(np.array(moved) > 0):.3f} of the predictions moved"
     print(f"feedback ingestion: {rate:.0f} outcomes/s over HTTP (32 concurrent posts, durability=full); "
           f"{len(acked2)} acknowledged before the kill, {len(rows)} stored")
+
+
+def test_serve_refuses_a_db_started_from_another_router(tmp_path):
+    """`graphroute serve --db D --router B` where D's snapshots grew from router A exits at once and says
+    so, instead of serving A's snapshots under B's name."""
+    import os
+    import subprocess
+
+    from graphroute.serve.snapshots import SnapshotDir, router_digest
+    from graphroute.serve.testing import _console_script
+
+    data = gr.make_synthetic(n_queries=30, n_models=2, seed=0)
+    a = gr.Router(embedder="hash", epochs=2, seed=0).fit(data.logs).save(tmp_path / "a")
+    b = gr.Router(embedder="hash", epochs=2, seed=1).fit(data.logs).save(tmp_path / "b")
+    SnapshotDir(tmp_path / "o.sqlite.snapshots").publish(gr.load(a), 0, 0, base=router_digest(a))
+    proc = subprocess.run([_console_script(), "serve", "--router", str(b), "--db", str(tmp_path / "o.sqlite"),
+                           "--insecure", "--port", "0"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode != 0
+    assert "started from another router" in proc.stderr and "--router they were started with" in proc.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import threading
 
@@ -106,6 +107,24 @@ def test_snapshots_publish_atomically_and_prune(tmp_path, router):
     assert not list((tmp_path / "snaps").glob(".CURRENT.tmp*"))
     loaded = snaps.load(p)
     assert loaded.candidates_.equals(router.candidates_)
+
+
+def test_snapshots_refuse_another_base_router(tmp_path, router):
+    from graphroute.serve.snapshots import router_digest
+
+    a, b = router.save(tmp_path / "a"), gr.Router(embedder="hash", epochs=2, seed=1).fit(
+        gr.make_synthetic(n_queries=30, seed=1).logs).save(tmp_path / "b")
+    snaps = SnapshotDir(tmp_path / "snaps")
+    snaps.check_base(router_digest(a), str(a))  # nothing published yet: any router may start
+    snaps.publish(router, 0, 0, base=router_digest(a))
+    snaps.check_base(router_digest(a), str(a))  # the same router: a restart goes on
+    with pytest.raises(gr.ConfigError, match=r"started from another router .* Fix: pass the --router"):
+        snaps.check_base(router_digest(b), str(b))
+    # a pointer written before bases were kept (no "base") lets the router it names go on
+    pointer = json.loads((tmp_path / "snaps" / "CURRENT").read_text())
+    pointer.pop("base")
+    (tmp_path / "snaps" / "CURRENT").write_text(json.dumps(pointer))
+    snaps.check_base(router_digest(b), str(b))
 
 
 # ---------------------------------------------------------------- keys

@@ -25,7 +25,7 @@ import graphroute as gr
 
 from .config import ServeConfig
 from .lifecycle import exit_with_parent
-from .snapshots import Pointer, SnapshotDir
+from .snapshots import Pointer, SnapshotDir, router_digest
 from .store import Store
 
 __all__ = ["fold", "apply_model_ops", "replay", "base_router", "Learner", "main"]
@@ -102,10 +102,12 @@ class Learner:
         self.snapshots = SnapshotDir(config.snapshot_dir())
 
     def bootstrap(self) -> tuple[object, Pointer]:
+        base = router_digest(self.config.router)
+        self.snapshots.check_base(base, self.config.router)
         pointer = self.snapshots.current()
         if pointer is None:
             router = base_router(self.config.router)
-            pointer = self.snapshots.publish(router, 0, 0)
+            pointer = self.snapshots.publish(router, 0, 0, base=base)
             log.info("published the base router as generation 0")
         else:
             router = self.snapshots.load(pointer)
@@ -133,7 +135,7 @@ class Learner:
                     op_wm = ops[-1][0]
                 if buffer:
                     _fold_or_skip(router, buffer)
-                pointer = self.snapshots.publish(router, read, op_wm)  # read == everything folded now
+                pointer = self.snapshots.publish(router, read, op_wm, base=pointer.base)  # read: all folded
                 log.info("published generation %d (outcomes <= %d, ops <= %d)", pointer.generation,
                          pointer.outcome_watermark, op_wm)
                 buffer, since, last = [], None, time.monotonic()

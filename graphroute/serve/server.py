@@ -20,6 +20,7 @@ import time
 
 from .app import load_keys
 from .config import ENV_CONFIG, ServeConfig
+from .snapshots import SnapshotDir, router_digest
 from .store import Store
 from .upstreams import read_upstreams
 
@@ -71,6 +72,7 @@ def serve(config: ServeConfig) -> int:
     load_keys(config)  # refuses to start open write endpoints without --insecure
     read_upstreams(config.upstreams)  # a bad upstreams.toml stops us here, not in every worker
     Store(config.db, durability=config.durability).close()  # creates or checks the schema once
+    SnapshotDir(config.snapshot_dir()).check_base(router_digest(config.router), config.router)  # same router as before
     env = dict(os.environ)
     env[ENV_CONFIG] = config.to_env()
     prom_dir = None

@@ -3,17 +3,20 @@
 Layout of a snapshot directory::
 
     gen-000007/          a router saved with Router.save (itself written atomically)
-    CURRENT              JSON {generation, path, outcome_watermark, op_watermark, published_at}
+    CURRENT              JSON {generation, path, outcome_watermark, op_watermark, published_at, base}
 
 The learner saves a generation, fsyncs, then replaces CURRENT with ``os.replace``: a reader sees
 the old pointer or the new one, never a half-written file, and the directory it names is complete.
 ``outcome_watermark`` is the highest outcome id folded into that router; on restart the learner
 replays only outcomes above it, so each outcome is folded exactly once. Old generations are pruned
-(the newest ``keep`` stay), so a worker still loading a recent one finds it.
+(the newest ``keep`` stay), so a worker still loading a recent one finds it. ``base`` identifies the
+router the directory was started from (``router_digest``): a restart with another ``--router`` is
+refused, since the snapshots would silently keep serving the first one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,7 +26,16 @@ from pathlib import Path
 
 import graphroute as gr
 
-__all__ = ["Pointer", "SnapshotDir"]
+__all__ = ["Pointer", "SnapshotDir", "router_digest"]
+
+
+def router_digest(path: str | Path | None) -> str:
+    """The identity of a saved router: the sha256 of its manifest.json (which lists every file's hash);
+    ``path`` None is the shipped default router."""
+    from graphroute.routers.default import default_router_path
+
+    root = Path(path) if path is not None else default_router_path()
+    return hashlib.sha256((root / "manifest.json").read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,7 @@ class Pointer:
     outcome_watermark: int  # highest outcome id folded into this router
     op_watermark: int  # highest model_ops id applied
     published_at: float
+    base: str | None = None  # router_digest of the router generation 0 was made from (None: written before it was kept)
 
 
 class SnapshotDir:
@@ -66,8 +79,19 @@ class SnapshotDir:
         """The router of ``pointer`` (gr.load checks every file's hash)."""
         return gr.load(self.router_path(pointer))
 
-    def publish(self, router, outcome_watermark: int, op_watermark: int) -> Pointer:
-        """Save ``router`` as the next generation and point CURRENT at it."""
+    def check_base(self, base: str, router: str | None) -> None:
+        """Raise ConfigError when these snapshots were started from another router than ``router``
+        (digest ``base``); nothing published yet, or a pointer written before bases were kept, passes."""
+        cur = self.current()
+        if cur is not None and cur.base is not None and cur.base != base:
+            name = router if router is not None else "the shipped default router"
+            raise gr.ConfigError(f"The snapshots in {self.root} were started from another router (digest "
+                                 f"{cur.base[:12]}), not from {name} (digest {base[:12]}): serving them would "
+                                 "ignore the router you passed. Fix: pass the --router they were started with, "
+                                 "or a new --db (or --snapshots directory) for this router.")
+
+    def publish(self, router, outcome_watermark: int, op_watermark: int, base: str | None = None) -> Pointer:
+        """Save ``router`` as the next generation and point CURRENT at it (``base``: see ``check_base``)."""
         cur = self.current()
         gen = (cur.generation + 1) if cur else 0
         name = f"gen-{gen:06d}"
@@ -76,7 +100,7 @@ class SnapshotDir:
             _fsync(f, os.O_RDONLY)
         _fsync(self.root / name, os.O_RDONLY)
         pointer = Pointer(generation=gen, path=name, outcome_watermark=int(outcome_watermark),
-                          op_watermark=int(op_watermark), published_at=time.time())
+                          op_watermark=int(op_watermark), published_at=time.time(), base=base)
         tmp = self.root / f".{self.POINTER}.tmp-{os.getpid()}"
         with open(tmp, "w") as f:
             json.dump(asdict(pointer), f)
