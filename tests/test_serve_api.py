@@ -228,6 +228,24 @@ def test_admin_adds_and_removes_a_model_without_retraining(env):
     assert c.delete("/v1/admin/models/new-model", headers=AUTH).status_code == 404
 
 
+def test_two_concurrent_adds_of_one_name_answer_once_added_once_conflict(env):
+    """Both requests pass the worker's name check before either is applied; the learner applies the first
+    and skips the second, and the second request says so (it answered 'added' before)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def add(_):
+        import httpx
+
+        return httpx.post(env["srv"].url + "/v1/admin/models", headers=AUTH, timeout=90,
+                          json={"name": "twin-model", "description": "one of two requests", "price_in": 1.0})
+
+    with ThreadPoolExecutor(2) as pool:
+        codes = sorted(r.status_code for r in pool.map(add, range(2)))
+    assert codes == [201, 409]
+    c = env["client"]
+    assert c.delete("/v1/admin/models/twin-model", headers=AUTH).status_code == 200
+
+
 # ---------------------------------------------------------------- the proxy, through the openai client
 @pytest.fixture(scope="module")
 def oai(env):

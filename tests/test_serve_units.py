@@ -95,6 +95,33 @@ def test_outcome_ids_increase_across_concurrent_writers(tmp_path):
     assert len(rows) == 200 and [r[0] for r in rows] == sorted(got)
 
 
+def test_a_version_1_store_gains_op_results(tmp_path):
+    db = tmp_path / "v1.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE model_ops (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at REAL NOT NULL, "
+                "op TEXT NOT NULL, name TEXT NOT NULL, card TEXT NOT NULL)")
+    con.execute("INSERT INTO model_ops (created_at, op, name, card) VALUES (0, 'add', 'old', '{}')")
+    con.execute("PRAGMA user_version=1")
+    con.commit()
+    con.close()
+    s = Store(db)
+    assert s.con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert s.op_result(1) is None  # taken by a learner that kept no result: unknown, not 'applied'
+    op = s.add_model_op("add", "m", {})
+    s.record_op_results([(1, "applied", ""), (op, "skipped", "already has a model named 'm'")])
+    assert s.op_result(1) == ("applied", "") and s.op_result(op) == ("skipped", "already has a model named 'm'")
+
+
+def test_apply_model_ops_reports_what_it_skipped(router, tmp_path):
+    from graphroute.serve.learner import apply_model_ops
+
+    r = gr.load(router.save(tmp_path / "r"))
+    got = apply_model_ops(r, [(1, "add", "twin", {"description": "x"}), (2, "add", "twin", {"description": "y"}),
+                              (3, "remove", "nobody", {})])
+    assert [g[:2] for g in got] == [(1, "applied"), (2, "skipped"), (3, "skipped")]
+    assert "twin" in got[1][2] and "nobody" in got[2][2]
+
+
 # ---------------------------------------------------------------- snapshots
 def test_snapshots_publish_atomically_and_prune(tmp_path, router):
     snaps = SnapshotDir(tmp_path / "snaps", keep=2)

@@ -70,16 +70,21 @@ def fold(router, rows: list[tuple]) -> int:
     return len(df)
 
 
-def apply_model_ops(router, ops: list[tuple[int, str, str, dict]]) -> None:
-    """Apply admin adds and removes in order; an op that no longer applies is logged and skipped."""
+def apply_model_ops(router, ops: list[tuple[int, str, str, dict]]) -> list[tuple[int, str, str]]:
+    """Apply admin adds and removes in order; an op that no longer applies (two adds of one name, a
+    remove of a model removed since) is logged and skipped. Returns (op id, 'applied' or 'skipped', why)."""
+    results = []
     for op_id, op, name, card in ops:
         try:
             if op == "add":
                 router.add_model(name, **card)
             else:
                 router.remove_model(name)
+            results.append((op_id, "applied", ""))
         except gr.GraphRouteError as exc:
             log.warning("model op %d (%s %s) skipped: %s", op_id, op, name, exc)
+            results.append((op_id, "skipped", str(exc)))
+    return results
 
 
 def replay(store: Store, router, after: int = 0, chunk: int = 5000) -> int:
@@ -131,7 +136,7 @@ class Learner:
             waited = buffer and now - since >= self.config.publish_interval_s
             if ops or ((full or waited) and now - last >= self.config.publish_min_gap_s):
                 if ops:  # first: outcomes may name a model an op adds
-                    apply_model_ops(router, ops)
+                    self.store.record_op_results(apply_model_ops(router, ops))  # before the snapshot that has them
                     op_wm = ops[-1][0]
                 if buffer:
                     _fold_or_skip(router, buffer)

@@ -162,6 +162,11 @@ async def _applied(engine, op: int, name: str, verb: str, status: int) -> JSONRe
     pointer = await engine.wait_for_op(op, 60.0)
     if pointer is None:
         return JSONResponse({"name": name, "status": "pending", "op_id": op}, status_code=202)
+    result = await run_in_threadpool(lambda: engine.store_sync().op_result(op))
+    if result is not None and result[0] == "skipped":  # e.g. a concurrent request already added the name
+        action = {"added": "add", "removed": "remove"}[verb]
+        raise ApiError(409, f"The request to {action} model {name!r} was not applied: {result[1]}", "conflict",
+                       "name")
     live = engine.live
     return JSONResponse({"name": name, "status": verb, "generation": pointer.generation,
                          "models": sorted(live.models)}, status_code=status)

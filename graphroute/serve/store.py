@@ -10,7 +10,9 @@ Tables (schema version in ``PRAGMA user_version``; see ``SCHEMA_VERSION``)::
 
     decisions(id TEXT PRIMARY KEY, ...)      one row per routing decision; ids from secrets.token_urlsafe
     outcomes(id INTEGER PRIMARY KEY AUTOINCREMENT, decision_id, query, task, model, agent, effect, cost, ...)
-    model_ops(id INTEGER PRIMARY KEY AUTOINCREMENT, op, name, card)   admin adds / removes, in order
+    model_ops(id INTEGER PRIMARY KEY AUTOINCREMENT, op, name, card, status, detail)
+                                             admin adds / removes, in order; status 'applied' or 'skipped'
+                                             (detail: why) once the learner has taken it (version 2)
 
 A connection belongs to one thread (sqlite3's rule); each process opens its own ``Store``.
 """
@@ -29,7 +31,7 @@ import graphroute as gr
 
 __all__ = ["SCHEMA_VERSION", "Store", "Decision", "Outcome", "new_decision_id"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: model_ops.status / detail
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -67,7 +69,9 @@ CREATE TABLE IF NOT EXISTS model_ops (
     created_at REAL NOT NULL,
     op TEXT NOT NULL,                  -- 'add' or 'remove'
     name TEXT NOT NULL,
-    card TEXT NOT NULL                 -- JSON: description, price_in, price_out, params_b
+    card TEXT NOT NULL,                -- JSON: description, price_in, price_out, params_b
+    status TEXT,                       -- NULL until the learner takes it: 'applied' or 'skipped'
+    detail TEXT                        -- why it was skipped
 );
 """
 
@@ -148,10 +152,14 @@ class Store:
             return
         self.con.execute("BEGIN IMMEDIATE")
         try:
-            if self.con.execute("PRAGMA user_version").fetchone()[0] == 0:  # another process may have won the race
+            version = self.con.execute("PRAGMA user_version").fetchone()[0]  # another process may have won the race
+            if version == 0:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     self.con.execute(statement)
-                self.con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            elif version == 1:  # version 1 kept no outcome of a model op
+                self.con.execute("ALTER TABLE model_ops ADD COLUMN status TEXT")
+                self.con.execute("ALTER TABLE model_ops ADD COLUMN detail TEXT")
+            self.con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
@@ -255,6 +263,17 @@ class Store:
             cur = self.con.execute("INSERT INTO model_ops (created_at, op, name, card) VALUES (?, ?, ?, ?)",
                                    (time.time(), op, name, json.dumps(card)))
         return int(cur.lastrowid)
+
+    def record_op_results(self, results: Sequence[tuple[int, str, str]]) -> None:
+        """Store what became of model ops: (op id, 'applied' or 'skipped', detail)."""
+        with self._tx():
+            self.con.executemany("UPDATE model_ops SET status = ?, detail = ? WHERE id = ?",
+                                 [(status, detail, int(op_id)) for op_id, status, detail in results])
+
+    def op_result(self, op_id: int) -> tuple[str, str] | None:
+        """(status, detail) of a model op the learner has taken, else None."""
+        row = self.con.execute("SELECT status, detail FROM model_ops WHERE id = ?", (int(op_id),)).fetchone()
+        return None if row is None or row[0] is None else (row[0], row[1] or "")
 
     def model_ops_after(self, watermark: int) -> list[tuple[int, str, str, dict]]:
         rows = self.con.execute("SELECT id, op, name, card FROM model_ops WHERE id > ? ORDER BY id",
