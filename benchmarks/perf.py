@@ -170,7 +170,7 @@ def work_fit_bench(cfg: dict) -> dict:
     """Fit one router on the RouterBench split (embeddings cached); time, memory, test reward."""
     import torch
 
-    from graphroute.eval.bench import _predict, _reward_at
+    from graphroute.eval.bench import _reward_at
     from graphroute.eval.metrics import summarize
 
     fit_logs, qframe, table, crange, cards = _routerbench_split()
@@ -213,7 +213,8 @@ def work_fit_bench(cfg: dict) -> dict:
             out["best_epoch"] = int(np.argmin(vals) if key == "val_loss" else np.argmax(vals))
     if stamps:
         out["to_best_s"] = stamps[-1] - clock.wall0
-    pred = _predict(r, qframe)
+    pred = r.predict(qframe["query"].tolist(), tasks=qframe["task"].tolist())
+    pred["query_id"] = qframe["query_id"].to_numpy()[pred["query_index"].to_numpy()]
     if cfg["router"] == "graphrouter":
         out["reward_balance"] = _reward_at(table, pred, "balance", r)
     else:
@@ -225,11 +226,11 @@ def work_fit_bench(cfg: dict) -> dict:
 
 def _latency(router, queries: list[str], warm: list[str]) -> dict:
     """select() latency per query, split into embedding, graph + decoder, and the rest."""
-    from graphroute.routers.gnn import Router
+    from graphroute.routers.gnn import Router, serving
 
     for q in warm:
         router.select(q)
-    spent = _phase_timer([(Router, "_embed"), (Router, "_predict_block")])
+    spent = _phase_timer([(Router, "_embed"), (serving, "predict_block")])
     total, emb, dec = [], [], []
     for q in queries:
         spent.clear()
@@ -237,7 +238,7 @@ def _latency(router, queries: list[str], warm: list[str]) -> dict:
         router.select(q)
         total.append(time.perf_counter() - t)
         emb.append(spent.get("_embed", 0.0))
-        dec.append(spent.get("_predict_block", 0.0))
+        dec.append(spent.get("predict_block", 0.0))
     total, emb, dec = (np.array(v) * 1e3 for v in (total, emb, dec))
     other = total - emb - dec
     pct = {"p50": 50, "p99": 99}
