@@ -27,6 +27,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
+# the two issue-14 protocols, as (name suffix, title, bench flags, note)
+PROTOCOLS = {
+    "no-task": ("test queries routed without their task label", ["--no-task"],
+                "Every router infers what it needs from the text; the training logs keep their task labels."),
+    "observed-2": ("production-shaped logs: 2 random outcomes per training query", ["--observed", "2"],
+                   "Each training query keeps 2 random (model, agent) outcomes; test queries stay fully logged for "
+                   "scoring."),
+}
+
+
+def _variant(dataset: str, title: str, seeds: int, protocol: str) -> tuple[str, str, list[str], str]:
+    """A RUNS entry: ``dataset`` under one of PROTOCOLS."""
+    label, flags, note = PROTOCOLS[protocol]
+    return (f"{dataset}-{protocol}", f"{title} ({label})", ["--dataset", dataset, "--seeds", str(seeds), *flags],
+            note)
+
+
 # name, title, bench arguments, what the reader should know about the run
 RUNS: list[tuple[str, str, list[str], str]] = [
     ("routerbench", "RouterBench subset (11 models; ARC-Challenge, MBPP, Winogrande)",
@@ -60,36 +77,6 @@ RUNS: list[tuple[str, str, list[str], str]] = [
      ["--dataset", "marble", "--seeds", "5"],
      "The router chooses a (model, topology) pair per task. Effect = (mean of the innovation, safety and feasibility judge scores − 1) / 4; cost "
      "is logged total tokens x list price, assuming 80% of tokens are input (the split is not logged)."),
-    ("routerbench-no-task", "RouterBench (test queries routed without their task label)",
-     ["--dataset", "routerbench", "--seeds", "5", "--no-task"],
-     "Every router infers what it needs from the text; the training logs keep their task labels."),
-    ("routerbench-observed-2", "RouterBench (production-shaped logs: 2 random outcomes per training query)",
-     ["--dataset", "routerbench", "--seeds", "5", "--observed", "2"],
-     "Each training query keeps 2 random (model, agent) outcomes; test queries stay fully logged for scoring."),
-    ("llmrouter-no-task", "LLMRouter (test queries routed without their task label)",
-     ["--dataset", "llmrouter", "--seeds", "5", "--no-task"],
-     "Every router infers what it needs from the text; the training logs keep their task labels."),
-    ("llmrouter-observed-2", "LLMRouter (production-shaped logs: 2 random outcomes per training query)",
-     ["--dataset", "llmrouter", "--seeds", "5", "--observed", "2"],
-     "Each training query keeps 2 random (model, agent) outcomes; test queries stay fully logged for scoring."),
-    ("routellm-gsm8k-no-task", "RouteLLM GSM8K (test queries routed without their task label)",
-     ["--dataset", "routellm-gsm8k", "--seeds", "5", "--no-task"],
-     "Every router infers what it needs from the text; the training logs keep their task labels."),
-    ("zeroeval-no-task", "ZeroEval (test queries routed without their task label)",
-     ["--dataset", "zeroeval", "--seeds", "5", "--no-task"],
-     "Every router infers what it needs from the text; the training logs keep their task labels."),
-    ("zeroeval-observed-2", "ZeroEval (production-shaped logs: 2 random outcomes per training query)",
-     ["--dataset", "zeroeval", "--seeds", "5", "--observed", "2"],
-     "Each training query keeps 2 random (model, agent) outcomes; test queries stay fully logged for scoring."),
-    ("routellm-mmlu-no-task", "RouteLLM MMLU (test queries routed without their task label)",
-     ["--dataset", "routellm-mmlu", "--seeds", "2", "--no-task"],
-     "Every router infers what it needs from the text; the training logs keep their task labels."),
-    ("mmlu-pro-no-task", "MMLU-Pro (test queries routed without their task label)",
-     ["--dataset", "mmlu-pro", "--seeds", "2", "--no-task"],
-     "Every router infers what it needs from the text; the training logs keep their task labels."),
-    ("mmlu-pro-observed-2", "MMLU-Pro (production-shaped logs: 2 random outcomes per training query)",
-     ["--dataset", "mmlu-pro", "--seeds", "2", "--observed", "2"],
-     "Each training query keeps 2 random (model, agent) outcomes; test queries stay fully logged for scoring."),
     ("new-models-routerbench", "New models without retraining: RouterBench (3 of 11 held out)",
      ["--dataset", "routerbench", "--protocol", "new-models", "--seeds", "5", "--shots", "0,10,50"],
      "Per seed, 3 models are held out of training, then added with `add_model` (card + k logged runs on "
@@ -98,6 +85,16 @@ RUNS: list[tuple[str, str, list[str], str]] = [
      ["--dataset", "llmrouter", "--protocol", "new-models", "--seeds", "5", "--shots", "0,10,50"],
      "As above, on the LLMRouter data."),
 ]
+# with and without task labels, and with production-shaped logs, on every dataset of >= 500 queries
+# (two-model RouteLLM logs have nothing to keep 2 of; MMLU-Pro and RouteLLM MMLU at 2 seeds: fit time)
+RUNS += [_variant(d, t, n, p) for d, t, n, protocols in (
+    ("routerbench", "RouterBench", 5, ("no-task", "observed-2")),
+    ("llmrouter", "LLMRouter", 5, ("no-task", "observed-2")),
+    ("routellm-gsm8k", "RouteLLM GSM8K", 5, ("no-task",)),
+    ("zeroeval", "ZeroEval", 5, ("no-task", "observed-2")),
+    ("routellm-mmlu", "RouteLLM MMLU", 2, ("no-task",)),
+    ("mmlu-pro", "MMLU-Pro", 2, ("no-task", "observed-2")),
+) for p in protocols]
 
 
 def _command(name: str, args: list[str]) -> list[str]:
