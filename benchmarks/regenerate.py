@@ -106,12 +106,16 @@ def run(name: str, args: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     cmd = _command(name, args)
     exe = Path(sys.executable).with_name("graphroute")
+    # the code the run starts on (the run imports it at once): HEAD, and whether the package had
+    # uncommitted changes then
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "graphroute"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
     t0 = time.perf_counter()
     print(f"$ {shlex.join(cmd)}", flush=True)
     subprocess.run([str(exe), *cmd[1:]], cwd=ROOT, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     meta = {"command": "HF_HUB_OFFLINE=1 " + shlex.join(cmd), "date": dt.date.today().isoformat(),
-            "commit": commit.stdout.strip() or "unknown",
+            "commit": (commit.stdout.strip() or "unknown") + (" + uncommitted changes" if dirty else ""),
             "wall_s": round(time.perf_counter() - t0, 1), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "python": platform.python_version()}
     (out / "run.json").write_text(json.dumps(meta, indent=1) + "\n")
