@@ -74,6 +74,7 @@ def test_help_imports_no_heavy_module():
     (["select", "q", "--top", "0"], "must be an integer >= 1"),
     (["bench", "--seeds", "0"], "must be an integer >= 1"),
     (["bench", "--protocol", "fast"], "invalid choice: 'fast'"),
+    (["bench", "--protocol", "new-models", "--no-task"], "apply to the standard protocol"),
     (["app", "--port", "70000"], "a port is an integer in [1, 65535]"),
     (["train", "runs.csv"], "the following arguments are required: --out"),
     (["route", "q"], "invalid choice: 'route'"),
@@ -120,3 +121,16 @@ def test_info_json(saved, capsys):
     info = json.loads(capsys.readouterr().out)
     assert sorted(info["models"]) == sorted(logs["model"].unique())
     assert info["params"]["embedder"] == "hash" and info["params"]["seed"] == 1 and info["params"]["epochs"] == 3
+
+
+def test_bench_new_models_protocol_runs_from_the_command_line(saved, tmp_path):
+    """`graphroute bench --protocol new-models` writes its table (it once failed on an argument its
+    protocol function does not take; --no-task is refused for this protocol, see the bad-flag cases)."""
+    logs_csv = tmp_path / "runs.csv"
+    saved[1].to_csv(logs_csv, index=False)
+    out = tmp_path / "nm"
+    args = ["bench", "--dataset", str(logs_csv), "--protocol", "new-models", "--seeds", "1", "--shots", "0",
+            "--holdout", "1", "--embedder", "hash", "--param", "graphroute.epochs=3", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    rows = json.loads((out / "new_models.json").read_text())
+    assert {r["setting"] for r in rows} >= {"dropped", "k=0", "retrained"}

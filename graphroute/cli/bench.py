@@ -150,7 +150,7 @@ def _run_new_models(args) -> int:
             raise ConfigError(f"--shots must be comma-separated integers such as 0,10,50; got {args.shots!r}.") from e
     _, logs, cards = load_bench_data(args.dataset or DEFAULT_DATASET)
     res = run_new_models(logs, cards, router_params=parse_params(args.param).get("graphroute"),
-                         task_labels=not args.no_task, progress=not args.quiet, **kwargs)
+                         progress=not args.quiet, **kwargs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     md = new_models_markdown(res)
