@@ -74,7 +74,6 @@ def test_help_imports_no_heavy_module():
     (["select", "q", "--top", "0"], "must be an integer >= 1"),
     (["bench", "--seeds", "0"], "must be an integer >= 1"),
     (["bench", "--protocol", "fast"], "invalid choice: 'fast'"),
-    (["bench", "--protocol", "new-models", "--no-task"], "apply to the standard protocol"),
     (["app", "--port", "70000"], "a port is an integer in [1, 65535]"),
     (["train", "runs.csv"], "the following arguments are required: --out"),
     (["route", "q"], "invalid choice: 'route'"),
@@ -84,6 +83,12 @@ def test_bad_flags_give_clear_errors(argv, message, capsys):
         main(argv)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_bench_refuses_no_task_with_the_new_models_protocol(capsys):
+    assert main(["bench", "--protocol", "new-models", "--no-task"]) == 2
+    err = capsys.readouterr().err
+    assert "apply to the standard protocol" in err and "Fix:" in err
 
 
 def test_library_errors_exit_2_with_the_message_and_no_traceback(tmp_path, capsys):
