@@ -32,27 +32,28 @@ def neighbor_weights(sim: np.ndarray, temperature: float) -> np.ndarray:
     return (w / np.maximum(w.sum(1, keepdims=True), F32(1e-12))).astype(F32)
 
 
-def record_shrink(t_cnt: np.ndarray, t_sum: np.ndarray, t_sq: np.ndarray, prior: np.ndarray) -> float:
+def record_shrink(t_cnt: np.ndarray, t_sum: np.ndarray, t_sq: np.ndarray, prior: np.ndarray,
+                  floor: float = SHRINK, cap: float = MAX_SHRINK) -> float:
     """The prior weight m (in runs) of the (task, pair) effect records, decided by the data (method of moments).
 
     t_cnt, t_sum, t_sq: [T, P] runs, sum and sum of squares of the effect per (task, pair); prior: [T, P]
     the two-way prior (task level + pair skill). A cell's record is (sum + m·prior) / (n + m), with
     m = within-cell variance / variance of the cells' true deviations from the prior (the deviations'
-    observed spread minus its sampling part), clipped to [SHRINK, MAX_SHRINK]: where the (task, pair)
+    observed spread minus its sampling part), clipped to [floor, cap]: where the (task, pair)
     interactions are small next to the noise of a cell's mean (few runs per cell, as in logs that
     keep one or two outcomes per query), the records lean on the prior; where they are large, on the
-    cell's own runs.
+    cell's own runs. (``text_evidence`` shrinks its per-pair means to the task mean with it too.)
     """
     t_cnt, t_sum, t_sq, prior = (np.asarray(a, dtype=np.float64) for a in (t_cnt, t_sum, t_sq, prior))
     many = t_cnt > 1
     if not many.any():
-        return SHRINK
+        return floor
     mean = t_sum / np.maximum(t_cnt, 1.0)
     within = float(np.sum((t_sq - t_cnt * mean ** 2)[many]) / np.sum(t_cnt[many] - 1.0))
     seen = t_cnt > 0
     tau2 = float(np.mean((mean[seen] - prior[seen]) ** 2 - within / t_cnt[seen]))
-    m = within / tau2 if tau2 > 1e-12 else MAX_SHRINK
-    return float(min(max(m, SHRINK), MAX_SHRINK))
+    m = within / tau2 if tau2 > 1e-12 else cap
+    return float(min(max(m, floor), cap))
 
 
 @dataclass

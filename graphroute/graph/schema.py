@@ -48,4 +48,3 @@ def model_numeric(price_in: float | None, price_out: float | None, params_b: flo
     pout = price_out if price_out is not None else pin
     return [math.log1p(pin), math.log1p(pout), float(has_price),
             math.log1p(params_b) if params_b is not None else 0.0]
-

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from graphroute.graph.arrays import record_shrink
+
 __all__ = ["TextEvidence", "TaskEvidence", "form_features"]
 
 FOLDS = 3  # cross-fitting folds for the blend and the gate
@@ -81,18 +83,16 @@ def form_features(texts: list[str]) -> np.ndarray:
 
 
 def _shrunk_means(v: np.ndarray) -> np.ndarray:
-    """[P] per-column mean of ``v`` [Q, P] (NaN = not logged), shrunk to the grand mean by n / (n + m)."""
+    """[P] per-column mean of ``v`` [Q, P] (NaN = not logged), shrunk to the grand mean by n / (n + m), m
+    by the graph's method of moments (``record_shrink``, one row of cells with the grand mean as prior)."""
     ok = np.isfinite(v)
     n = ok.sum(0)
     vz = np.where(ok, v, 0.0)
     grand = float(vz.sum() / max(n.sum(), 1))
-    mean = np.where(n > 0, vz.sum(0) / np.maximum(n, 1), grand)
-    ss = (np.where(ok, (v - mean) ** 2, 0.0)).sum(0)
-    within = float(ss.sum() / max((n - 1).clip(0).sum(), 1))
-    seen = n > 0
-    between = float(np.mean((mean[seen] - grand) ** 2) - np.mean(within / np.maximum(n[seen], 1))) if seen.any() else 0.0
-    m = within / between if between > 1e-12 else 1e6
-    return grand + (mean - grand) * n / (n + min(max(m, 0.0), 1e6))
+    total = vz.sum(0)
+    mean = np.where(n > 0, total / np.maximum(n, 1), grand)
+    m = record_shrink(n[None], total[None], (vz ** 2).sum(0)[None], np.full((1, len(n)), grand), floor=0.0, cap=1e6)
+    return grand + (mean - grand) * np.where(n > 0, n / np.maximum(n + m, 1e-12), 0.0)
 
 
 def _ridges(x, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

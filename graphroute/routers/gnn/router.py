@@ -162,11 +162,11 @@ class Router(QueryEmbedding, BaseRouter):
         """``TextEvidence`` of the published graph's outcomes (None where no task's gate opens)."""
         from graphroute.routers.text_evidence import TextEvidence
 
-        g = self._live.graph
+        live = self._live
+        g = live.graph
         eff, cz, cnt = g.outcome_matrix()
         logged = cnt > 0
-        n_a = len(g.agent_names)
-        pairs = [(g.model_names[i // n_a], g.agent_names[i % n_a]) for i in range(g.n_pairs)]
+        pairs = list(zip(live.cand_model.tolist(), live.cand_agent.tolist()))  # the graph's pair order
         texts = [strip_prefixes(t, self.prefixes_) for t in g.query_texts]
         ev = TextEvidence.fit(texts, g.query_task, g.task_names, np.where(logged, eff, np.nan),
                               np.where(logged, g.cost_from_z(cz), np.nan), pairs, self.seed, cost_eps=g.cost_eps)
@@ -179,11 +179,10 @@ class Router(QueryEmbedding, BaseRouter):
         if ev is None:
             return effect, cz
         g = live.graph
-        pairs = [(g.model_names[m], g.agent_names[a]) for m, a in zip(live.pair_model.tolist(), live.pair_agent.tolist())]
         effect = np.array(effect, dtype=np.float32)
         shift = np.zeros(effect.shape, dtype=np.float64)
         ev.apply([strip_prefixes(q, self.prefixes_) for q in queries], [g.task_names[i] for i in t_idx.tolist()],
-                 pairs, effect, shift)
+                 list(zip(live.cand_model.tolist(), live.cand_agent.tolist())), effect, shift)
         return effect, (cz + shift / g.cost_scale).astype(np.float32)
 
     # ------------------------------------------------------------------ networks and the published state
