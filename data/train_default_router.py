@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 import graphroute as gr
-from graphroute.data.datasets import load_dataset
+from graphroute.data.datasets import load_dataset, prefixed
 
 DATASETS = ("routerbench", "llmrouter", "mmlu-pro", "zeroeval")
 
@@ -47,9 +47,7 @@ def combined(per_dataset: int, seed: int) -> tuple[pd.DataFrame, dict[str, list[
     parts, models, tasks, agents = [], {}, [], {}
     for name in DATASETS:
         ds = load_dataset(name)
-        logs = sample(ds.logs, per_dataset, seed).copy()
-        logs["task"] = name + "/" + logs["task"].astype(str)
-        logs["query_id"] = name + "/" + logs["query_id"].astype(str)
+        logs = prefixed(sample(ds.logs, per_dataset, seed), name)
         parts.append(logs[["query_id", "query", "task", "model", "agent", "effect", "cost"]])
         for card in ds.models:
             models.setdefault(card["name"], card)

@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 
 import graphroute as gr
+from graphroute.data.datasets import prefixed
 from graphroute.eval.metrics import lambda_grid, quality_cost, single_choices, split_queries, summarize, sweep
 from graphroute.routers.default import default_router_path
 
 __all__ = ["open_router", "describe", "node_key", "candidates_table", "evidence_table", "read_runs_csv",
-           "routerbench_heldout", "dataset_prefix", "pareto", "edge_stats", "standing_queries", "model_standing", "short_name",
-           "digest", "EVAL_SEED", "STANDING_QUERIES", "EVIDENCE_K", "LABEL_CHARS"]
+           "routerbench_heldout", "names_by_dataset", "pareto", "edge_stats", "standing_queries", "model_standing",
+           "short_name", "digest", "EVAL_SEED", "STANDING_QUERIES", "EVIDENCE_K", "LABEL_CHARS"]
 
 EVAL_SEED = 0  # the held-out split is the bench's split for this seed (graphroute bench, seed 0)
 STANDING_QUERIES = 20  # past queries per task on which a new model's standing is predicted
@@ -92,23 +93,20 @@ def read_runs_csv(data: bytes, name: str = "upload.csv") -> pd.DataFrame:
     return frame
 
 
-def routerbench_heldout(seed: int = EVAL_SEED, prefix: str = "") -> pd.DataFrame:
+def routerbench_heldout(seed: int = EVAL_SEED, dataset_names: bool = False) -> pd.DataFrame:
     """The test split (20% of each task's queries) of the RouterBench subset, as ``graphroute bench``
-    draws it for ``seed``; raises DataNotFoundError when the shared data is absent. ``prefix`` is put
-    before every task and query id (the shipped router, trained on several datasets, names them
-    "routerbench/<task>" and "routerbench/<id>"), so that they match the router's own."""
+    draws it for ``seed``; raises DataNotFoundError when the shared data is absent. ``dataset_names``:
+    tasks and query ids as a router fitted on several datasets names them ("routerbench/<task>",
+    ``graphroute.data.datasets.prefixed``), so that they match the shipped router's own."""
     logs = gr.load_dataset("routerbench").logs
     _, _, test_ids = split_queries(gr.aggregate_runs(logs), seed)
     out = logs[logs["query_id"].isin(test_ids)].reset_index(drop=True)
-    if prefix:
-        out["task"] = prefix + out["task"].astype(str)
-        out["query_id"] = prefix + out["query_id"].astype(str)
-    return out
+    return prefixed(out, "routerbench") if dataset_names else out
 
 
-def dataset_prefix(router: gr.Router, dataset: str) -> str:
-    """``"<dataset>/"`` when the router names its tasks that way (a router fitted on several datasets), else ""."""
-    return f"{dataset}/" if any(t.startswith(f"{dataset}/") for t in router.graph_.task_names) else ""
+def names_by_dataset(router: gr.Router, dataset: str) -> bool:
+    """Whether the router names ``dataset``'s tasks "<dataset>/<task>" (a router fitted on several datasets)."""
+    return any(t.startswith(f"{dataset}/") for t in router.graph_.task_names)
 
 
 # ------------------------------------------------------------------------------------ Pareto

@@ -22,12 +22,12 @@ from graphroute.app.compute import (
     EVIDENCE_K,
     STANDING_QUERIES,
     candidates_table,
-    dataset_prefix,
     describe,
     digest,
     edge_stats,
     evidence_table,
     model_standing,
+    names_by_dataset,
     node_key,
     open_router,
     pareto,
@@ -179,8 +179,8 @@ def _pareto_tab(router) -> None:
     source = st.radio("Evaluate on", sources, key="pareto_source", horizontal=True)
     try:
         if source == "RouterBench held-out split":
-            prefix = dataset_prefix(router, "routerbench")
-            logs, key = _cached_routerbench(prefix), f"routerbench/{EVAL_SEED}/{prefix}"
+            named = names_by_dataset(router, "routerbench")
+            logs, key = _cached_routerbench(named), f"routerbench/{EVAL_SEED}/{named}"
         else:
             up = st.file_uploader("Held-out logs: query_id, query, task, model, agent, effect, cost", type=["csv"],
                                   key="pareto_upload")
@@ -261,8 +261,8 @@ def _add_tab(weights: dict) -> None:
 
 
 @st.cache_data(show_spinner="loading RouterBench...")
-def _cached_routerbench(prefix: str = "") -> pd.DataFrame:
-    return routerbench_heldout(prefix=prefix)
+def _cached_routerbench(dataset_names: bool = False) -> pd.DataFrame:
+    return routerbench_heldout(dataset_names=dataset_names)
 
 
 def _routerbench_fits(router) -> bool:

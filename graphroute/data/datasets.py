@@ -37,7 +37,7 @@ from graphroute.data.loaders import (
 )
 from graphroute.data.logs import DEFAULT_AGENT
 
-__all__ = ["DATASETS", "Dataset", "data_dir", "load_dataset"]
+__all__ = ["DATASETS", "Dataset", "data_dir", "load_dataset", "prefixed"]
 
 DATASETS: dict[str, str] = {
     "routerbench": "RouterBench 5-shot subset: 3,164 queries (ARC-Challenge, MBPP, Winogrande) x 11 models, "
@@ -191,6 +191,15 @@ _ZEROEVAL_TASKS = [
     {"name": "math-l5", "description": "MATH level 5: the hardest competition mathematics problems (algebra, "
                                        "counting, geometry, number theory, precalculus); one final answer in JSON."},
 ]
+
+
+def prefixed(logs: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """A copy of ``logs`` with ``"<dataset>/"`` before every task and query id: how a router fitted on
+    several datasets names them (the same task name in two datasets is not the same task)."""
+    out = logs.copy()
+    out["task"] = f"{dataset}/" + out["task"].astype(str)
+    out["query_id"] = f"{dataset}/" + out["query_id"].astype(str)
+    return out
 
 
 def load_dataset(name: str) -> Dataset:
