@@ -15,3 +15,25 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def edit_saved_config():
+    """``edit(path, change)``: apply ``change(config)`` to a saved router's config.json and re-record its hash
+    in the manifest, as someone editing the file by hand would (so the load sees the edit, not a bad hash)."""
+    from graphroute.routers.gnn.persistence import _sha256
+
+    def edit(path, change) -> None:
+        cfg = json.loads((path / "config.json").read_text())
+        change(cfg)
+        (path / "config.json").write_text(json.dumps(cfg))
+        manifest = json.loads((path / "manifest.json").read_text())
+        manifest["files"]["config.json"] = _sha256(path / "config.json")
+        (path / "manifest.json").write_text(json.dumps(manifest))
+
+    return edit

@@ -85,18 +85,13 @@ def test_evidence_survives_save_and_load(signal_router, tmp_path):
                                   check_exact=True)
 
 
-def test_a_damaged_evidence_file_is_refused(signal_router, tmp_path):
-    import json
-
+def test_a_damaged_evidence_file_is_refused(signal_router, tmp_path, edit_saved_config):
     path = signal_router.save(tmp_path / "r")
-    cfg = json.loads((path / "config.json").read_text())
-    cfg["text_evidence"][0]["vocabulary"] = cfg["text_evidence"][0]["vocabulary"][:-1]
-    (path / "config.json").write_text(json.dumps(cfg))
-    manifest = json.loads((path / "manifest.json").read_text())
-    from graphroute.routers.gnn.persistence import _sha256
 
-    manifest["files"]["config.json"] = _sha256(path / "config.json")
-    (path / "manifest.json").write_text(json.dumps(manifest))
+    def drop_a_word(cfg):
+        cfg["text_evidence"][0]["vocabulary"] = cfg["text_evidence"][0]["vocabulary"][:-1]
+
+    edit_saved_config(path, drop_a_word)
     with pytest.raises(gr.RouterFileError, match="text evidence 'mixed': idf has shape"):
         gr.load(path)
 

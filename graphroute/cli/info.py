@@ -30,6 +30,8 @@ def run(args) -> int:
         "predicts_latency": router.has_latency,
         # {task: residual share} where the query's words correct the graph (the gate opened out of fold)
         "text_evidence": router.text_evidence_.summary() if getattr(router, "text_evidence_", None) else {},
+        # how a query without a task gets one: the text classifier (held-out accuracy vs the vote) or the vote
+        "task_inference": getattr(router, "task_inference_", None) or {"method": "neighbour vote"},
         "params": {k: v for k, v in router.get_params().items() if k not in ("cache_dir",)},
     }
     if args.json:

@@ -1,7 +1,9 @@
 """Saving and loading a GNN router: a directory of JSON + safetensors (no pickle), written atomically.
 
 Format version 3 (this graphroute writes it) adds the text evidence (``text_evidence.safetensors``,
-its vocabularies in config.json) when the router has any. Version 2 holds, besides the graph and each member's weights, the
+its vocabularies in config.json) when the router has any, and the task classifier
+(``task_classifier.safetensors``, likewise) when it kept one; a version-3 directory without the latter
+infers tasks by the neighbour vote, as it did when it was written. Version 2 holds, besides the graph and each member's weights, the
 published node states of each member (``nodes_<i>.safetensors``) and, for a router searching with an
 IVF index, that index (``index.safetensors``): loading then needs numpy only, no torch, and routes
 exactly as the router that was saved. A version-1 directory still loads, but its node states were
@@ -111,6 +113,10 @@ def save(router, path: str | Path, *, max_text_chars: int | None = None, half: b
         files["index.safetensors"] = index.arrays()
     if evidence is not None:
         config["text_evidence"], files["text_evidence.safetensors"] = evidence.to_parts(half=half)
+    classifier = getattr(router, "task_classifier_", None)
+    config["task_inference"] = getattr(router, "task_inference_", None)
+    if classifier is not None:
+        config["task_classifier"], files["task_classifier.safetensors"] = classifier.to_parts(half=half)
     _write_dir(path, config, files, stn.save_file)
     return path
 
@@ -226,6 +232,8 @@ def _read_config(path: Path, files: dict[str, str]) -> dict:
             needed.append("index.safetensors")
         if version >= 3 and config.get("text_evidence"):
             needed.append("text_evidence.safetensors")
+        if version >= 3 and config.get("task_classifier"):
+            needed.append("task_classifier.safetensors")
     unlisted = [f for f in needed if f not in files]
     if unlisted or not isinstance(n_members, int) or not 1 <= n_members <= len(files):
         raise RouterFileError(f"{path}: the manifest does not cover {unlisted or 'the networks'} "
@@ -284,6 +292,13 @@ def load(path: str | Path, *, embedder: str | Embedder | None = None, cache_dir=
 
             router.text_evidence_ = TextEvidence.from_parts(config["text_evidence"],
                                                             load_file(str(path / "text_evidence.safetensors")))
+        router.task_classifier_ = None
+        router.task_inference_ = config.get("task_inference") or {"method": "neighbour vote"}
+        if config.get("task_classifier"):
+            from graphroute.routers.task_inference import TaskClassifier
+
+            router.task_classifier_ = TaskClassifier.from_parts(config["task_classifier"],
+                                                                load_file(str(path / "task_classifier.safetensors")))
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, SafetensorError) as exc:
         raise RouterFileError(f"{path} could not be rebuilt ({type(exc).__name__}: {exc}); it was written by an "
                               "incompatible graphroute or edited. Save it again.") from None

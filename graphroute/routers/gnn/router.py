@@ -18,7 +18,7 @@ import pandas as pd
 
 from graphroute.data.catalog import AgentCard, Catalog, ModelCard, TaskCard
 from graphroute.data.logs import aggregate_runs, validate_logs
-from graphroute.data.text import learn_prefixes, strip_prefixes
+from graphroute.data.text import learn_prefixes
 from graphroute.embed import Embedder
 from graphroute.errors import LogsError
 from graphroute.graph.arrays import GraphArrays
@@ -26,7 +26,7 @@ from graphroute.graph.index import IVFIndex, is_stale, resolve_mode, top_k
 from graphroute.graph.schema import PAIR_FEATURES
 from graphroute.nn.config import NetConfig
 from graphroute.routers.base import BaseRouter, QueryEmbedding, check_queries
-from graphroute.routers.gnn import serving
+from graphroute.routers.gnn import serving, text
 from graphroute.routers.gnn.config import RouterConfig
 from graphroute.selection import DEFAULT_EVIDENCE, Objective, Selection, pick, rank_arrays, task_bounds
 
@@ -155,35 +155,9 @@ class Router(QueryEmbedding, BaseRouter):
             self.history_.append(hist)
         self._set_nets(nets)
         self._publish_state(state, carry_index=False)
-        self.text_evidence_ = self._fit_text_evidence() if cfg.text_evidence else None
+        self.text_evidence_ = text.fit_text_evidence(self) if cfg.text_evidence else None
+        self.task_classifier_, self.task_inference_ = text.fit_task_classifier(self)
         return self
-
-    def _fit_text_evidence(self):
-        """``TextEvidence`` of the published graph's outcomes (None where no task's gate opens)."""
-        from graphroute.routers.text_evidence import TextEvidence
-
-        live = self._live
-        g = live.graph
-        eff, cz, cnt = g.outcome_matrix()
-        logged = cnt > 0
-        pairs = list(zip(live.cand_model.tolist(), live.cand_agent.tolist()))  # the graph's pair order
-        texts = [strip_prefixes(t, self.prefixes_) for t in g.query_texts]
-        ev = TextEvidence.fit(texts, g.query_task, g.task_names, np.where(logged, eff, np.nan),
-                              np.where(logged, g.cost_from_z(cz), np.nan), pairs, self.seed, cost_eps=g.cost_eps)
-        return ev if ev else None
-
-    def _with_text_evidence(self, live: serving.Live, queries: list[str], t_idx: np.ndarray, effect: np.ndarray,
-                            cz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(effect, cost_z) [Q, P] with the text evidence of each query's task added (unchanged without any)."""
-        ev = getattr(self, "text_evidence_", None)
-        if ev is None:
-            return effect, cz
-        g = live.graph
-        effect = np.array(effect, dtype=np.float32)
-        shift = np.zeros(effect.shape, dtype=np.float64)
-        ev.apply([strip_prefixes(q, self.prefixes_) for q in queries], [g.task_names[i] for i in t_idx.tolist()],
-                 list(zip(live.cand_model.tolist(), live.cand_agent.tolist())), effect, shift)
-        return effect, (cz + shift / g.cost_scale).astype(np.float32)
 
     # ------------------------------------------------------------------ networks and the published state
     def _set_nets(self, nets: list) -> None:
@@ -294,9 +268,10 @@ class Router(QueryEmbedding, BaseRouter):
         for s in range(0, len(queries), PREDICT_BLOCK):
             xb = x[s:s + PREDICT_BLOCK]
             nbr, sim = serving.search(live, xb, self.k_neighbors, self.seed)
-            t_idx, e, c, lat = serving.predict_block(live, xb, tasks[s:s + PREDICT_BLOCK], nbr, sim,
-                                                     self.knn_temperature)
-            e, c = self._with_text_evidence(live, queries[s:s + PREDICT_BLOCK], t_idx, e, c)
+            qb, tb = queries[s:s + PREDICT_BLOCK], tasks[s:s + PREDICT_BLOCK]
+            t_idx, e, c, lat = serving.predict_block(live, xb, tb, nbr, sim, self.knn_temperature,
+                                                     text.text_tasks(self, live, qb, xb, tb))
+            e, c = text.with_text_evidence(self, live, qb, t_idx, e, c)
             task_idx.append(t_idx)
             effect.append(e)
             cz.append(c)
@@ -338,8 +313,9 @@ class Router(QueryEmbedding, BaseRouter):
         n_ev = evidence if type(evidence) is int and evidence > 0 else 0
         found = self._neighbours(live, x, max(self.k_neighbors, n_ev))  # one search: prediction and evidence
         nbr, sim = found[0][:, :self.k_neighbors], found[1][:, :self.k_neighbors]
-        t_idx, eff, cz, lz = serving.predict_block(live, x, tasks, nbr, sim, self.knn_temperature)
-        eff, cz = self._with_text_evidence(live, queries, t_idx, eff, cz)
+        t_idx, eff, cz, lz = serving.predict_block(live, x, tasks, nbr, sim, self.knn_temperature,
+                                                   text.text_tasks(self, live, queries, x, tasks))
+        eff, cz = text.with_text_evidence(self, live, queries, t_idx, eff, cz)
         task_name = g.task_names[int(t_idx[0])]
         effect = np.asarray(eff, dtype=float).reshape(-1)  # [P]
         cost = np.asarray(g.cost_from_z(cz), dtype=float).reshape(-1)

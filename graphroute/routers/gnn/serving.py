@@ -149,8 +149,11 @@ def search(live: Live, x: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np
     return nearest(x, live.graph.query_x, k, live.mode, seed, index=live.index)
 
 
-def task_index(graph: GraphArrays, tasks: list[str | None], nbr: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Each query's task index [Q]: as given, or (None) the task its neighbours vote for."""
+def task_index(graph: GraphArrays, tasks: list[str | None], nbr: np.ndarray, w: np.ndarray,
+               guess: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Each query's task index [Q]: as given, or (None) inferred: the task its neighbours vote for or, with
+    ``guess`` = (text classifier's task index [Q], -1 for none; [T] the tasks it can name), the
+    classifier's, except where the neighbours vote for a task the classifier does not know."""
     known = {n: i for i, n in enumerate(graph.task_names)}
     out = np.zeros(len(tasks), dtype=np.int64)
     infer = []
@@ -165,16 +168,22 @@ def task_index(graph: GraphArrays, tasks: list[str | None], nbr: np.ndarray, w: 
                               f"router.add_task({t!r}, description=...).")
     if infer:  # weighted by similarity; the first task on a tie
         rows = np.asarray(infer, dtype=np.int64)
-        out[rows] = graph.task_votes(nbr[rows], w[rows])
+        vote = graph.task_votes(nbr[rows], w[rows])
+        if guess is not None:
+            text, nameable = guess[0][rows], guess[1]
+            vote = np.where((text >= 0) & nameable[vote], text, vote)
+        out[rows] = vote
     return out
 
 
 def predict_block(live: Live, x: np.ndarray, tasks: list[str | None], nbr: np.ndarray, sim: np.ndarray,
-                  temperature: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+                  temperature: float, guess: tuple[np.ndarray, np.ndarray] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """(task index [Q], effect [Q, P], cost_z [Q, P], latency_z [Q, P] or None) for embedded queries
-    ``x`` [Q, D] and their known neighbours, averaged over the ensemble members."""
+    ``x`` [Q, D] and their known neighbours, averaged over the ensemble members; ``guess``: the text
+    classifier's tasks (``task_index``)."""
     w = neighbor_weights(sim, temperature)
-    t_idx = task_index(live.graph, tasks, nbr, w)
+    t_idx = task_index(live.graph, tasks, nbr, w, guess)
     feats = GraphArrays.pair_features(live.tables, nbr, w, t_idx)
     outs = [m.decode(m.read_queries(x, nbr, w, t_idx), live.pair_model, live.pair_agent, feats)
             for m in live.members]

@@ -1,0 +1,79 @@
+"""What the GNN router reads from a query's words beside the graph: text evidence and the task.
+
+Both are fitted once at the end of ``Router.fit`` on the published graph, and both are optional: a
+router without them (``text_evidence=False``, one task, or a gate / check that did not pass) routes
+on the graph alone. ``text_evidence`` is ``graphroute.routers.text_evidence.TextEvidence``;
+``task classifier`` is ``graphroute.routers.task_inference.TaskClassifier``. Prediction needs numpy
+and scikit-learn only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphroute.data.text import strip_prefixes
+from graphroute.graph.arrays import neighbor_weights
+from graphroute.graph.index import top_k
+
+__all__ = ["fit_text_evidence", "with_text_evidence", "fit_task_classifier", "text_tasks"]
+
+
+def fit_text_evidence(router):
+    """``TextEvidence`` of the router's published graph (None where no task's gate opens)."""
+    from graphroute.routers.text_evidence import TextEvidence
+
+    live = router._live
+    g = live.graph
+    eff, cz, cnt = g.outcome_matrix()
+    logged = cnt > 0
+    pairs = list(zip(live.cand_model.tolist(), live.cand_agent.tolist()))  # the graph's pair order
+    texts = [strip_prefixes(t, router.prefixes_) for t in g.query_texts]
+    ev = TextEvidence.fit(texts, g.query_task, g.task_names, np.where(logged, eff, np.nan),
+                          np.where(logged, g.cost_from_z(cz), np.nan), pairs, router.seed, cost_eps=g.cost_eps)
+    return ev if ev else None
+
+
+def with_text_evidence(router, live, queries: list[str], t_idx: np.ndarray, effect: np.ndarray,
+                       cz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(effect, cost_z) [Q, P] with the text evidence of each query's task added (unchanged without any)."""
+    ev = getattr(router, "text_evidence_", None)
+    if ev is None:
+        return effect, cz
+    g = live.graph
+    effect = np.array(effect, dtype=np.float32)
+    shift = np.zeros(effect.shape, dtype=np.float64)
+    ev.apply([strip_prefixes(q, router.prefixes_) for q in queries], [g.task_names[i] for i in t_idx.tolist()],
+             list(zip(live.cand_model.tolist(), live.cand_agent.tolist())), effect, shift)
+    return effect, (cz + shift / g.cost_scale).astype(np.float32)
+
+
+def fit_task_classifier(router):
+    """(``TaskClassifier`` or None, report) for the router's published graph: kept only where it names the
+    held-out queries' tasks more often than the graph's neighbour vote (``task_inference``)."""
+    from graphroute.routers.task_inference import TaskClassifier
+
+    g = router._live.graph
+
+    def vote(x_held: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        nbr, sim = top_k(x_held, g.query_x[ref], router.k_neighbors)
+        return g.task_votes(ref[nbr], neighbor_weights(sim, router.knn_temperature))
+
+    return TaskClassifier.fit(list(g.query_texts), g.query_x, g.query_task, list(g.task_names), vote, router.seed)
+
+
+def text_tasks(router, live, queries: list[str], x: np.ndarray, tasks: list[str | None]
+               ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(guess [Q], known [T]) for ``serving.task_index``: the classifier's task index of each query given
+    without a task (-1 for the others) and which of the graph's tasks the classifier can name; None
+    when the router has no classifier or every query came with its task."""
+    clf = getattr(router, "task_classifier_", None)
+    rows = [i for i, t in enumerate(tasks) if t is None]
+    if clf is None or not rows:
+        return None
+    index = {n: i for i, n in enumerate(live.graph.task_names)}
+    guess = np.full(len(tasks), -1, dtype=np.int64)
+    for i, name in zip(rows, clf.predict([queries[i] for i in rows], x[rows])):
+        guess[i] = index.get(name, -1)
+    known = np.zeros(len(index), dtype=bool)
+    known[[index[n] for n in clf.tasks if n in index]] = True
+    return guess, known
