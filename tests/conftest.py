@@ -37,3 +37,21 @@ def edit_saved_config():
         (path / "manifest.json").write_text(json.dumps(manifest))
 
     return edit
+
+
+@pytest.fixture
+def route_without_torch():
+    """``run(code)``: run ``code`` (which loads and routes a router) in a fresh interpreter and assert it
+    succeeds without importing torch, torch_geometric or transformers."""
+    import subprocess
+    import sys
+
+    check = ("\nimport sys\nbad = [m for m in ('torch', 'torch_geometric', 'transformers') if m in sys.modules]\n"
+             "assert not bad, bad\n")
+
+    def run(code: str) -> None:
+        proc = subprocess.run([sys.executable, "-c", code + check], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+
+    return run

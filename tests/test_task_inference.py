@@ -4,8 +4,6 @@ format names, where that beats the neighbour vote on held-out queries; it travel
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -132,16 +130,11 @@ def test_a_task_added_later_is_found_by_the_vote():
     assert r.predict([text])["task"].unique().tolist() == ["haiku"]  # its neighbours vote for the new task
 
 
-def test_routing_with_the_classifier_imports_no_torch(router, tmp_path):
+def test_routing_with_the_classifier_imports_no_torch(router, tmp_path, route_without_torch):
     path = router.save(tmp_path / "r")
     q = FORMATS["open"].format(body="tell me about engines") + " #z"
-    code = (f"import sys, graphroute as gr; r = gr.load({str(path)!r}); s = r.select({q!r}); "
-            "assert s.task == 'open' and s.model == 'm-open', (s.task, s.model); "
-            "bad = [m for m in ('torch', 'torch_geometric', 'transformers') if m in sys.modules]; "
-            "assert not bad, bad")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    route_without_torch(f"import graphroute as gr; r = gr.load({str(path)!r}); s = r.select({q!r}); "
+                        "assert s.task == 'open' and s.model == 'm-open', (s.task, s.model)")
 
 
 def test_from_parts_round_trips_two_tasks(router):
