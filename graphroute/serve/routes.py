@@ -136,7 +136,7 @@ async def models(request: Request) -> JSONResponse:
 async def add_model(body: ModelCardRequest, request: Request) -> JSONResponse:
     """Add a model card (no retraining); answered once a snapshot holding it is served (202 if that takes > 60 s)."""
     engine = request.app.state.engine
-    if body.name in engine.live.models:
+    if body.name in (await _models_now(engine)):
         raise ApiError(409, f"The router already has a model named {body.name!r}. Remove it first (DELETE "
                             f"/v1/admin/models/{body.name}) or pick another name.", "conflict", "name")
     card = body.model_dump(exclude={"name"}, exclude_none=True)
@@ -148,6 +148,7 @@ async def add_model(body: ModelCardRequest, request: Request) -> JSONResponse:
 async def remove_model(name: str, request: Request) -> JSONResponse:
     """Remove a model (it will not be chosen); answered once the snapshot without it is served."""
     engine = request.app.state.engine
+    await _models_now(engine)
     live = engine.live
     if name not in live.models:
         raise ApiError(404, f"The router has no model named {name[:200]!r}; it has {sorted(live.models)}.",
@@ -156,6 +157,15 @@ async def remove_model(name: str, request: Request) -> JSONResponse:
         raise ApiError(409, f"Cannot remove {name!r}: it is the router's only model. Add another first.", "conflict")
     op = await run_in_threadpool(lambda: engine.store_sync().add_model_op("remove", name, {}))
     return await _applied(engine, op, name, "removed", 200)
+
+
+async def _models_now(engine) -> frozenset:
+    """The models once this worker serves every model op accepted so far (another worker may have taken one a
+    moment ago): an add answered 201 by one worker is seen by a remove sent to the next."""
+    last = await run_in_threadpool(lambda: engine.store_sync().last_model_op())
+    if engine.live.pointer.op_watermark < last:
+        await engine.wait_for_op(last, 60.0)  # on timeout, the snapshot this worker has
+    return engine.live.models
 
 
 async def _applied(engine, op: int, name: str, verb: str, status: int) -> JSONResponse:

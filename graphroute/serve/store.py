@@ -275,6 +275,10 @@ class Store:
         row = self.con.execute("SELECT status, detail FROM model_ops WHERE id = ?", (int(op_id),)).fetchone()
         return None if row is None or row[0] is None else (row[0], row[1] or "")
 
+    def last_model_op(self) -> int:
+        """The id of the newest model op accepted (0 when none)."""
+        return int(self.con.execute("SELECT COALESCE(MAX(id), 0) FROM model_ops").fetchone()[0])
+
     def model_ops_after(self, watermark: int) -> list[tuple[int, str, str, dict]]:
         rows = self.con.execute("SELECT id, op, name, card FROM model_ops WHERE id > ? ORDER BY id",
                                 (int(watermark),)).fetchall()
