@@ -1,4 +1,5 @@
-"""Text normalisation before embedding: learned boilerplate prefixes.
+"""Text normalisation before embedding (learned boilerplate prefixes), and the TF-IDF vectoriser the
+routers' text readers store and rebuild (``tfidf_vectorizer``).
 
 Logged prompts often start with the same long few-shot block for every query of a task
 (RouterBench's 5-shot prompts share 1,200-1,650 characters). A sentence encoder that
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
-__all__ = ["learn_prefixes", "strip_prefixes", "valid_unicode"]
+__all__ = ["learn_prefixes", "strip_prefixes", "valid_unicode", "tfidf_vectorizer"]
 
 MIN_PREFIX_CHARS = 64  # shorter shared prefixes ("Question: ") carry little and cost nothing
 MIN_QUERIES = 5  # a prefix shared by 2 queries is a coincidence, not boilerplate
@@ -60,3 +61,18 @@ def strip_prefixes(text: str, prefixes: Sequence[str]) -> str:
         if text.startswith(p) and len(text) > len(p) and text[len(p):].strip():
             return text[len(p):]
     return text
+
+
+def tfidf_vectorizer(max_features: int, *, analyzer: str = "word", ngram_range: tuple[int, int] = (1, 1),
+                     min_df: int = 2, vocabulary: Sequence[str] | None = None, idf=None):
+    """scikit-learn's ``TfidfVectorizer`` (sublinear tf, float32): unfitted, or with ``vocabulary`` and ``idf``
+    the fitted one a stored vocabulary and idf describe (``transform`` then works without a fit)."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(sublinear_tf=True, min_df=min_df, analyzer=analyzer, ngram_range=ngram_range,
+                          max_features=max_features, dtype=np.float32,
+                          vocabulary=None if vocabulary is None else {w: i for i, w in enumerate(vocabulary)})
+    if idf is not None:
+        vec.idf_ = idf
+    return vec

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from graphroute.data.text import tfidf_vectorizer
+
 __all__ = ["TaskClassifier", "HOLDOUT"]
 
 HOLDOUT = 0.2  # share of each task's queries held out to score the classifier against the vote
@@ -43,37 +45,27 @@ F32 = np.float32
 ANALYZERS = (("word", (1, 2)), ("char_wb", (2, 4)))
 
 
-def _vectorizer(analyzer: str, ngrams: tuple[int, int], vocabulary: list[str] | None = None,
-                idf: np.ndarray | None = None):
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    vec = TfidfVectorizer(sublinear_tf=True, min_df=2, analyzer=analyzer, ngram_range=ngrams,
-                          max_features=MAX_FEATURES, dtype=F32,
-                          vocabulary=None if vocabulary is None else {w: i for i, w in enumerate(vocabulary)})
-    if idf is not None:
-        vec.idf_ = idf
-    return vec
-
-
-def _features(vecs, texts: list[str], x: np.ndarray):
-    """[Q, V_word + V_char + D] sparse rows: the two TF-IDF blocks and the embedding."""
+def _features(blocks: list, x: np.ndarray):
+    """[Q, V_word + V_char + D] sparse rows: the TF-IDF blocks and the embedding."""
     import scipy.sparse as sp
 
-    return sp.hstack([*(v.transform(texts) for v in vecs), sp.csr_matrix(np.asarray(x, dtype=F32))], format="csr")
-
-
-def _svm(seed: int):
-    from sklearn.svm import LinearSVC
-
-    return LinearSVC(C=C, random_state=seed, max_iter=5000)
+    return sp.hstack([*blocks, sp.csr_matrix(np.asarray(x, dtype=F32))], format="csr")
 
 
 def _fit_svm(feats, y: np.ndarray, seed: int):
     from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
 
     with warnings.catch_warnings():  # a few iterations short of liblinear's tolerance still classifies
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return _svm(seed).fit(feats, y)
+        return LinearSVC(C=C, random_state=seed, max_iter=5000).fit(feats, y)
+
+
+def _at_most(rows: np.ndarray, n: int, seed: int, stream: int) -> np.ndarray:
+    """``rows``, or a seeded sample of ``n`` of them (in order) when there are more."""
+    if len(rows) <= n:
+        return rows
+    return np.sort(np.random.default_rng([seed, stream]).choice(rows, size=n, replace=False))
 
 
 def _holdout(task: np.ndarray, seed: int) -> np.ndarray:
@@ -114,18 +106,15 @@ class TaskClassifier:
         held = _holdout(task, seed)
         if held.sum() < MIN_HELD_OUT or (~held).sum() < 2 or len(np.unique(task[~held])) < 2:
             return None, {"method": "neighbour vote", "reason": f"{int(held.sum())} queries to judge a classifier on"}
-        vecs = []
+        vecs, blocks = [], []
         for analyzer, ngrams in ANALYZERS:
-            vec = _vectorizer(analyzer, ngrams)
+            vecs.append(tfidf_vectorizer(MAX_FEATURES, analyzer=analyzer, ngram_range=ngrams))
             try:
-                vec.fit(texts)
+                blocks.append(vecs[-1].fit_transform(texts))
             except ValueError:  # no n-gram in two or more texts: nothing for a classifier to read
                 return None, {"method": "neighbour vote", "reason": "no word or character n-gram shared by queries"}
-            vecs.append(vec)
-        feats = _features(vecs, texts, x)
-        learn = np.flatnonzero(~held)
-        if len(learn) > TRIAL_MAX:
-            learn = np.sort(np.random.default_rng([seed, 8]).choice(learn, size=TRIAL_MAX, replace=False))
+        feats = _features(blocks, x)
+        learn = _at_most(np.flatnonzero(~held), TRIAL_MAX, seed, 8)
         trial = _fit_svm(feats[learn], task[learn], seed)
         rows = np.flatnonzero(held)
         acc = float((trial.predict(feats[rows]) == task[rows]).mean())
@@ -133,10 +122,7 @@ class TaskClassifier:
         report = {"accuracy": acc, "vote_accuracy": vote_acc, "held_out": int(len(rows))}
         if acc <= vote_acc:
             return None, {"method": "neighbour vote", **report}
-        final_rows = np.arange(len(task))
-        cap = max(TRIAL_MAX, FIT_BUDGET // len(np.unique(task)))
-        if len(final_rows) > cap:
-            final_rows = np.sort(np.random.default_rng([seed, 9]).choice(final_rows, size=cap, replace=False))
+        final_rows = _at_most(np.arange(len(task)), max(TRIAL_MAX, FIT_BUDGET // len(np.unique(task))), seed, 9)
         final = _fit_svm(feats[final_rows], task[final_rows], seed)
         clf = cls(tasks=[task_names[int(c)] for c in final.classes_],
                   vocabularies=[v.get_feature_names_out().tolist() for v in vecs],
@@ -150,17 +136,14 @@ class TaskClassifier:
         if not texts:
             return []
         if self._vecs is None:  # two threads may both build them: same value, no harm
-            self._vecs = [_vectorizer(a, n, voc, idf) for (a, n), voc, idf in zip(ANALYZERS, self.vocabularies, self.idfs)]
-        scores = np.asarray(_features(self._vecs, texts, x) @ self.coef.T, dtype=np.float64) + self.intercept
+            self._vecs = [tfidf_vectorizer(MAX_FEATURES, analyzer=a, ngram_range=n, vocabulary=voc, idf=idf)
+                          for (a, n), voc, idf in zip(ANALYZERS, self.vocabularies, self.idfs)]
+        scores = np.asarray(_features([v.transform(texts) for v in self._vecs], x) @ self.coef.T, dtype=np.float64) + self.intercept
         if len(self.tasks) == 2:  # one decision function: > 0 is the second class
             best = (scores[:, 0] > 0).astype(np.int64)
         else:
             best = scores.argmax(1)
         return [self.tasks[int(i)] for i in best]
-
-    def report(self) -> dict:
-        return {"method": "text classifier", "accuracy": self.accuracy, "vote_accuracy": self.vote_accuracy,
-                "tasks": len(self.tasks)}
 
     # ---- files (Router.save / graphroute.load) ----------------------------------------------------
     def to_parts(self, half: bool = False) -> tuple[dict, dict[str, np.ndarray]]:

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from graphroute.data.text import tfidf_vectorizer
 from graphroute.graph.arrays import record_shrink
 
 __all__ = ["TextEvidence", "TaskEvidence", "form_features"]
@@ -114,16 +115,6 @@ def _ridges(x, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return coef, icpt
 
 
-def _vectorizer(vocabulary: list[str] | None = None, idf: np.ndarray | None = None, min_df: int = 2):
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    vec = TfidfVectorizer(sublinear_tf=True, min_df=min_df, max_features=MAX_FEATURES, dtype=F32,
-                          vocabulary=None if vocabulary is None else {w: i for i, w in enumerate(vocabulary)})
-    if idf is not None:
-        vec.idf_ = idf
-    return vec
-
-
 class _NoWords(Exception):
     """A task's training texts hold no word the vectoriser keeps: the task gets no evidence."""
 
@@ -154,11 +145,11 @@ class _Bases:
     def fit(cls, texts: list[str], e: np.ndarray, lc: np.ndarray) -> _Bases:
         import scipy.sparse as sp
 
-        vec = _vectorizer(min_df=2 if len(texts) >= 20 else 1)
+        vec = tfidf_vectorizer(MAX_FEATURES, min_df=2 if len(texts) >= 20 else 1)
         try:
             x = vec.fit_transform(texts)
         except ValueError:  # no term in two texts: retry with every term
-            vec = _vectorizer(min_df=1)
+            vec = tfidf_vectorizer(MAX_FEATURES, min_df=1)
             try:
                 x = vec.fit_transform(texts)
             except ValueError:  # not one word (arithmetic, emoji, punctuation): nothing for a lexical reader
@@ -180,7 +171,7 @@ class _Bases:
 
     def _vectoriser(self):
         if self._vec is None:
-            self._vec = _vectorizer(self.vocabulary, self.idf)
+            self._vec = tfidf_vectorizer(MAX_FEATURES, vocabulary=self.vocabulary, idf=self.idf)
         return self._vec
 
     def predict(self, texts: list[str]) -> dict[str, np.ndarray]:
