@@ -148,12 +148,11 @@ async def add_model(body: ModelCardRequest, request: Request) -> JSONResponse:
 async def remove_model(name: str, request: Request) -> JSONResponse:
     """Remove a model (it will not be chosen); answered once the snapshot without it is served."""
     engine = request.app.state.engine
-    await _models_now(engine)
-    live = engine.live
-    if name not in live.models:
-        raise ApiError(404, f"The router has no model named {name[:200]!r}; it has {sorted(live.models)}.",
+    models = await _models_now(engine)
+    if name not in models:
+        raise ApiError(404, f"The router has no model named {name[:200]!r}; it has {sorted(models)}.",
                        "not_found", "name")
-    if len(live.models) == 1:
+    if len(models) == 1:
         raise ApiError(409, f"Cannot remove {name!r}: it is the router's only model. Add another first.", "conflict")
     op = await run_in_threadpool(lambda: engine.store_sync().add_model_op("remove", name, {}))
     return await _applied(engine, op, name, "removed", 200)
