@@ -75,6 +75,26 @@ def test_single_pair_policies(result):
     assert "| always this (model, agent) |" in md and md.count("\n\n") == 2
 
 
+def test_rewards_are_scored_on_each_tasks_cost_range_over_every_split():
+    """A single pair's bench reward uses cost_norm over all of its task's rows (DESIGN), not the test rows'."""
+    from graphroute.data.logs import aggregate_runs
+    from graphroute.eval.metrics import rewards, single_choices
+    from graphroute.eval.splits import split_queries
+    from graphroute.selection import cost_ranges
+
+    logs = make_synthetic(n_queries=80, n_models=3, n_tasks=2, seed=4).logs
+    res = run_bench(logs, ["cheapest"], seeds=[0], embedder="hash", progress=False)
+    agg = aggregate_runs(logs)
+    test = agg[agg["query_id"].isin(split_queries(agg, 0)[2])]
+    whole, own = cost_ranges(agg), cost_ranges(test)
+    assert any(whole[t] != own[t] for t in own if t != "*")  # the two conventions differ on this split
+    for _, row in res.singles.iterrows():
+        choices = single_choices(test, row["model"], row["agent"])
+        assert row["reward_cost_first"] == pytest.approx(
+            rewards(test, choices, score_range=whole)["cost_first"])
+        assert row["reward_cost_first"] != pytest.approx(rewards(test, choices)["cost_first"])
+
+
 # ---------------------------------------------------------------------------------------------
 # protocols: --observed K, --no-task; gap closed; the summary across results
 # ---------------------------------------------------------------------------------------------

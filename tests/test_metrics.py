@@ -405,6 +405,24 @@ def test_two_model_errors():
 # ---------------------------------------------------------------------------------------------
 # summarize
 # ---------------------------------------------------------------------------------------------
+def test_a_given_score_range_replaces_the_tables_own(table):
+    # q1's rows alone span costs 0..4; scored on the range (0, 8) of a wider table, b's cost_norm on q1 is 1/8
+    q1 = table[table["query_id"] == "q1"]
+    wide = {"t": (0.0, 8.0)}
+    assert reward(q1, _choices({"q1": "b"}), (0, 1), score_range=wide) == pytest.approx(-1 / 8)
+    assert rewards(q1, _choices({"q1": "a"}), score_range=wide)["balance"] == pytest.approx(0.5 - 0.5 * 4 / 8)
+    # at Cost First the oracle takes b on the wide scale (0.2 - 0.8 / 8 > 0 for c); on q1's own scale b
+    # scores 0.2 - 0.8 / 4 = 0, tied with c, and the tie goes to the cheaper c
+    assert oracle_choices(q1, "cost_first", score_range=wide)["model"].tolist() == ["b"]
+    assert oracle_choices(q1, "cost_first")["model"].tolist() == ["c"]
+    # summarize scores its choices on the given range too, and checks that it covers every task
+    out = summarize(table, table, {"t": (0.0, 4.0)}, score_range={"t": (0.0, 8.0)})
+    assert out["reward_cost_first"] == pytest.approx(reward(table, oracle_choices(table, "cost_first"), "cost_first",
+                                                            score_range={"t": (0.0, 8.0)}))
+    with pytest.raises(ConfigError, match="no entry for task 't'"):
+        reward(table, _choices({"q1": "b"}), (0, 1), score_range={"other": (0.0, 1.0)})
+
+
 def test_summarize_with_perfect_predictions_is_the_oracle(table):
     out = summarize(table, table, {"t": (0.0, 4.0)})
     for name, w in SCENARIOS.items():

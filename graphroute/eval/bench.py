@@ -5,7 +5,10 @@ Protocol (DESIGN.md): per seed, a per-task stratified 70/10/20 split of queries
 early-stops carves its own validation share out of it, and ``graphroute tune`` uses the 10%
 validation split with train alone), then predicts effect and cost for every test query and
 candidate. The choice at each scenario maximises w_e·effect − w_c·cost_norm with cost_norm
-from the training costs' per-task range; it is scored on the test outcomes. The oracle is fitted
+from the training costs' per-task range (what a deployed router knows); it is scored on the test
+outcomes with cost_norm over each task's range across all splits (DESIGN.md: "min–max per task over
+all (query, model) rows of that task"), so the scale a choice is scored on does not depend on which
+queries a seed put in the test split. The oracle is fitted
 on the test table itself, as a ceiling. GraphRouter is one model per scenario, so it is fitted
 three times per seed and scored at its own scenario only (its AIQ is not defined).
 
@@ -178,6 +181,7 @@ class _Split:
     table: pd.DataFrame  # aggregated test outcomes
     qframe: pd.DataFrame  # query_id, query, task of each test query
     crange: dict  # per-task training cost range the choices normalise with (from the full fit split)
+    srange: dict  # per-task cost range over every split, which the rewards are scored with
     task_labels: bool  # whether routers are told each test query's task
 
 
@@ -235,7 +239,7 @@ def _make_split(logs: pd.DataFrame, agg: pd.DataFrame, seed: int, fractions, obs
     test_logs = logs[logs["query_id"].isin(test_ids)].reset_index(drop=True)
     table = aggregate_runs(test_logs)
     qframe = table.drop_duplicates("query_id")[["query_id", "query", "task"]].reset_index(drop=True)
-    return _Split(seed, fit_logs, test_logs, table, qframe, crange, task_labels)
+    return _Split(seed, fit_logs, test_logs, table, qframe, crange, cost_ranges(agg), task_labels)
 
 
 def _single_policies(split: _Split) -> list[dict]:
@@ -245,7 +249,8 @@ def _single_policies(split: _Split) -> list[dict]:
         rec = {"seed": split.seed, "model": m, "agent": a, "cost": g["cost"].mean(), "effect": g["effect"].mean(),
                "coverage": g["query_id"].nunique() / len(split.qframe)}
         if rec["coverage"] == 1.0:  # "always this pair" is a policy only where the pair answered every query
-            rec.update({f"reward_{k}": v for k, v in rewards(split.table, single_choices(split.table, m, a)).items()})
+            rec.update({f"reward_{k}": v for k, v in rewards(split.table, single_choices(split.table, m, a),
+                                                              score_range=split.srange).items()})
         out.append(rec)
     return out
 
@@ -261,7 +266,7 @@ def _run_router(rname: str, split: _Split, embedder: str, params: dict | None, c
             t1 = time.perf_counter()
             r.fit(split.fit_logs, **cards)
             fit_s += time.perf_counter() - t1
-            row[f"reward_{scen}"] = _reward_at(split.table, _predict(r, split), scen, r)
+            row[f"reward_{scen}"] = _reward_at(split, _predict(r, split), scen, r)
         row.update(aiq=float("nan"), cost_to_match=float("nan"), fit_s=fit_s)
         return row, []
     r = make_bench_router(rname, embedder, split.seed, params)
@@ -270,7 +275,9 @@ def _run_router(rname: str, split: _Split, embedder: str, params: dict | None, c
     row["fit_s"] = time.perf_counter() - t1
     pred = _predict(r, split)
     lambdas = lambda_grid(pred, split.table)
-    res = summarize(split.table, pred, split.crange, lambdas=lambdas)
+    # the oracle knows the test outcomes, so it also decides on the scale they are scored on
+    res = summarize(split.table, pred, split.srange if rname == "oracle" else split.crange, lambdas=lambdas,
+                    score_range=split.srange)
     row.update({k: res[k] for k in METRIC_COLUMNS})
     row["cost_to_match"] = np.nan if res["cost_to_match"] is None else res["cost_to_match"]
     sw = sweep(pred, split.table, lambdas)
@@ -299,15 +306,16 @@ def _predict(router: BaseRouter, split: _Split) -> pd.DataFrame:
     return pred
 
 
-def _reward_at(table: pd.DataFrame, pred: pd.DataFrame, scenario: str, router) -> float:
+def _reward_at(split: _Split, pred: pd.DataFrame, scenario: str, router) -> float:
     """Reward at one scenario of a router whose predicted 'effect' already prices cost in (GraphRouter)."""
+    table = split.table
     w = getattr(router, "scenario_weights_", {"effect": 1.0, "cost": 0.0})
     p = pred.assign(score=w.get("effect", 1.0) * pred["effect"])
     logged = set(zip(table["query_id"], table["model"], table["agent"]))
     p = p[[k in logged for k in zip(p["query_id"], p["model"], p["agent"])]]
     p = p.sort_values(["query_id", "score", "cost", "model"], ascending=[True, False, True, True], kind="mergesort")
     choices = p.groupby("query_id", sort=False).head(1)[["query_id", "model", "agent"]]
-    return reward(table, choices, SCENARIOS[scenario])
+    return reward(table, choices, SCENARIOS[scenario], score_range=split.srange)
 
 
 def _two_model_metrics(table: pd.DataFrame, pred: pd.DataFrame, pairs: pd.DataFrame) -> dict:

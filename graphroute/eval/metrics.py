@@ -82,37 +82,48 @@ def normalize_cost(table: pd.DataFrame) -> pd.Series:
     return pd.Series(_minmax_per_task(cost, df["task"].to_numpy()), index=table.index, name="cost_norm")
 
 
+def _outcomes(table: pd.DataFrame, score_range: Mapping[str, tuple[float, float]] | None) -> _Outcomes:
+    if score_range is not None:
+        _check_cost_range(score_range, pd.unique(_with_defaults(table, ["task"])["task"]))
+    return _Outcomes.build(table, score_range)
+
+
 def reward(table: pd.DataFrame, choices: pd.DataFrame,
-           weights: tuple[float, float] | Sequence[float] | str) -> float:
+           weights: tuple[float, float] | Sequence[float] | str, *,
+           score_range: Mapping[str, tuple[float, float]] | None = None) -> float:
     """Mean over the chosen queries of w_e·effect − w_c·cost_norm of the chosen pair.
 
     `weights` is a (w_effect, w_cost) pair or a name in SCENARIOS. cost_norm is min–max per task
-    over all rows of `table` (see normalize_cost), so `choices` may cover only some of the table's
-    queries (e.g. the test split scored with ranges over all splits). Every chosen pair must have a
-    logged outcome; a missing one is an error, never a silent skip.
+    over all rows of `table` (see normalize_cost), or over the per-task (min, max) in `score_range`
+    when given (``selection.cost_ranges`` of every split, as the bench scores), so `choices` may
+    cover only some of the table's queries. Every chosen pair must have a logged outcome; a missing
+    one is an error, never a silent skip.
     """
     w_e, w_c = _weights(weights)
-    out = _Outcomes.build(table)
+    out = _outcomes(table, score_range)
     qi, ki = _choice_index(out, choices)
     return float(np.mean(w_e * out.effect[qi, ki] - w_c * out.cost_norm[qi, ki]))
 
 
-def rewards(table: pd.DataFrame, choices: pd.DataFrame) -> dict[str, float]:
-    """reward at each of the three SCENARIOS, keyed by scenario name."""
-    out = _Outcomes.build(table)
+def rewards(table: pd.DataFrame, choices: pd.DataFrame, *,
+            score_range: Mapping[str, tuple[float, float]] | None = None) -> dict[str, float]:
+    """reward at each of the three SCENARIOS, keyed by scenario name (`score_range` as for ``reward``)."""
+    out = _outcomes(table, score_range)
     qi, ki = _choice_index(out, choices)
     e, cn = out.effect[qi, ki], out.cost_norm[qi, ki]
     return {name: float(np.mean(w_e * e - w_c * cn)) for name, (w_e, w_c) in SCENARIOS.items()}
 
 
-def oracle_choices(table: pd.DataFrame, weights: tuple[float, float] | Sequence[float] | str) -> pd.DataFrame:
-    """Per query, the logged pair with the highest w_e·effect − w_c·cost_norm (the oracle router).
+def oracle_choices(table: pd.DataFrame, weights: tuple[float, float] | Sequence[float] | str, *,
+                   score_range: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
+    """Per query, the logged pair with the highest w_e·effect − w_c·cost_norm (the oracle router;
+    `score_range` as for ``reward``).
 
     Ties go to the lower cost, then to the first (model, agent) in name order, so the result does
     not depend on row order (first-index argmax would favour whichever model was logged first).
     """
     w_e, w_c = _weights(weights)
-    out = _Outcomes.build(table)
+    out = _outcomes(table, score_range)
     k = _argmax(w_e * out.effect - w_c * out.cost_norm, out.cost, out.present)
     return _choices_frame(out, np.arange(len(out.queries)), k)
 
@@ -154,14 +165,16 @@ def _check_cost_range(cost_range: Mapping[str, tuple[float, float]], tasks) -> N
 
 def summarize(table: pd.DataFrame, predictions: pd.DataFrame, cost_range: Mapping[str, tuple[float, float]], *,
               lambdas: Sequence[float] | np.ndarray | None = None, reference: str | tuple[str, str] | None = None,
-              max_cost: float | None = None, tolerance: float = MATCH_TOLERANCE) -> dict[str, float | str | None]:
+              max_cost: float | None = None, tolerance: float = MATCH_TOLERANCE,
+              score_range: Mapping[str, tuple[float, float]] | None = None) -> dict[str, float | str | None]:
     """All headline metrics of one router on one test table, from its predictions.
 
     - ``reward_<scenario>`` for each of SCENARIOS: each query gets the candidate maximising
       w_e·effect_hat − w_c·cost_norm_hat, where cost_norm_hat normalises the predicted cost with the
       per-task (min, max) of the TRAINING costs in `cost_range` (what a deployed router knows; a task
       missing there falls back to the '*' entry if present, as made by ``selection.cost_ranges``); the
-      choice is then scored with ``reward`` on `table`.
+      choice is then scored with ``reward`` on `table` (cost_norm over `score_range` when given, else
+      over the table's own rows).
     - ``aiq`` of the router's ``sweep`` (λ grid `lambdas`, default ``lambda_grid``), with c_max =
       `max_cost` or, by default, the mean over queries of the dearest logged candidate's cost (the
       most any policy can spend on `table`): a ceiling shared by every router evaluated on the same
@@ -171,7 +184,7 @@ def summarize(table: pd.DataFrame, predictions: pd.DataFrame, cost_range: Mappin
       on test rows is fair), as a fraction of its cost; None when never reached.
     Returns a flat dict of numbers and names, one bench row.
     """
-    out = _Outcomes.build(table)
+    out = _outcomes(table, score_range)
     e, c, mask = _predicted(out, predictions)
     _check_cost_range(cost_range, pd.unique(out.tasks))
     lo, hi = task_bounds(cost_range, out.tasks)  # [Q] each

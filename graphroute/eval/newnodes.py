@@ -37,7 +37,8 @@ DEFAULT_SHOTS = (0, 10, 50)  # logged runs per added model
 DEFAULT_HOLDOUT = 3  # models held out of training per seed
 
 
-def _scores(router, table: pd.DataFrame, fit_logs: pd.DataFrame, held: Sequence[str]) -> dict[str, float]:
+def _scores(router, table: pd.DataFrame, fit_logs: pd.DataFrame, held: Sequence[str], score_range: dict
+            ) -> dict[str, float]:
     q = table.drop_duplicates("query_id")
     pred = router.predict(q["query"].tolist(), tasks=q["task"].tolist())
     pred["query_id"] = q["query_id"].to_numpy()[pred["query_index"].to_numpy()]
@@ -45,7 +46,7 @@ def _scores(router, table: pd.DataFrame, fit_logs: pd.DataFrame, held: Sequence[
     pred = pred[pred.set_index(["query_id", "model", "agent"]).index.isin(
         table.set_index(["query_id", "model", "agent"]).index)]  # only pairs with a logged test outcome
     crange = cost_ranges(fit_logs)
-    res = summarize(table, pred, crange)
+    res = summarize(table, pred, crange, score_range=score_range)
     out = {f"reward_{s}": float(res[f"reward_{s}"]) for s in SCENARIOS}
     lo, hi = task_bounds(crange, pred["task"])
     cost_term = pd.Series(normalize_cost(pred["cost"].to_numpy(float), lo, hi), index=pred.index)
@@ -73,6 +74,7 @@ def run_new_models(logs: pd.DataFrame, cards: dict | None = None, *, seeds: int 
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     params = {"embedder": embedder, "progress": False, **(router_params or {})}
     agg = aggregate_runs(logs)
+    srange = cost_ranges(agg)  # rewards are scored on each task's cost range over every split, as in the bench
     rows = []
     for seed in seeds:
         rng = np.random.default_rng(seed)
@@ -88,7 +90,7 @@ def run_new_models(logs: pd.DataFrame, cards: dict | None = None, *, seeds: int 
         base_fit_s = time.perf_counter() - t0
         kept = table[~table["model"].isin(held)]
         rows.append({"seed": seed, "setting": "dropped", "held_out": ",".join(held), "add_s": 0.0,
-                     "fit_s": base_fit_s, **_scores(router, kept, fit_logs, held)})
+                     "fit_s": base_fit_s, **_scores(router, kept, fit_logs, held, srange)})
         for k in shots:
             t0 = time.perf_counter()
             for m in held:
@@ -105,14 +107,14 @@ def run_new_models(logs: pd.DataFrame, cards: dict | None = None, *, seeds: int 
                 router.add_model(m, runs=runs, **card)
             add_s = time.perf_counter() - t0
             rows.append({"seed": seed, "setting": f"k={k}", "held_out": ",".join(held), "add_s": add_s,
-                         "fit_s": 0.0, **_scores(router, table, fit_logs, held)})
+                         "fit_s": 0.0, **_scores(router, table, fit_logs, held, srange)})
             for m in held:
                 router.remove_model(m)
         t0 = time.perf_counter()
         full = Router(**{**params, "seed": seed}).fit(fit_logs, **cards)
         fit_s = time.perf_counter() - t0
         rows.append({"seed": seed, "setting": "retrained", "held_out": ",".join(held), "add_s": 0.0,
-                     "fit_s": fit_s, **_scores(full, table, fit_logs, held)})
+                     "fit_s": fit_s, **_scores(full, table, fit_logs, held, srange)})
         if progress:
             last = rows[-(len(shots) + 2):]
             print(f"[new-models] seed {seed}: held out {held}; "

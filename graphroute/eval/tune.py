@@ -87,11 +87,13 @@ def validation_score(logs: pd.DataFrame, params: dict[str, Any], seeds: Sequence
         q = val.drop_duplicates("query_id")
         pred = router.predict(q["query"].tolist(), tasks=q["task"].tolist())
         pred["query_id"] = q["query_id"].to_numpy()[pred["query_index"].to_numpy()]
-        res = summarize(val, pred, cost_ranges(train), lambdas=lambda_grid(pred, val))
+        # scored as the bench scores: cost_norm over each task's range in every split the tuner sees
+        seen = cost_ranges(agg[agg["query_id"].isin(np.concatenate([train_ids, val_ids]))])
+        res = summarize(val, pred, cost_ranges(train), lambdas=lambda_grid(pred, val), score_range=seen)
         for scen, w in SCENARIOS.items():
             r = float(res[f"reward_{scen}"])
             per[f"reward_{scen}"].append(r)
-            best = reward(val, oracle_choices(val, w), w)
+            best = reward(val, oracle_choices(val, w, score_range=seen), w, score_range=seen)
             shares.append(r / best if best > 0 else r)
         per["aiq"].append(float(res["aiq"]))
         ceiling = float(val.groupby("query_id")["effect"].max().mean())
