@@ -228,6 +228,22 @@ def test_admin_adds_and_removes_a_model_without_retraining(env):
     assert c.delete("/v1/admin/models/new-model", headers=AUTH).status_code == 404
 
 
+def test_a_route_naming_a_model_accepted_a_moment_ago_waits_for_it(env):
+    """A model op accepted by the store (as another worker does for POST /v1/admin/models) but not yet served
+    by the worker a route reaches: the route catches up instead of answering 422 for an unknown model."""
+    from graphroute.serve.store import Store
+
+    store = Store(env["tmp"] / "o.sqlite")
+    try:
+        store.add_model_op("add", "late-model", {"description": "added behind the workers' backs", "price_in": 0.1})
+    finally:
+        store.close()
+    r = env["client"].post("/v1/route", json={"query": env["queries"][3], "allowed_models": ["late-model"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["model"] == "late-model"
+    assert env["client"].delete("/v1/admin/models/late-model", headers=AUTH).status_code == 200
+
+
 def test_two_concurrent_adds_of_one_name_answer_once_added_once_conflict(env):
     """Both requests pass the worker's name check before either is applied; the learner applies the first
     and skips the second, and the second request says so (it answered 'added' before)."""

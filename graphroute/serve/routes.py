@@ -67,7 +67,9 @@ async def route(body: RouteRequest, request: Request) -> JSONResponse:
     """Choose a (model, agent) for one query; the Selection plus a decision_id."""
     state = request.app.state
     check_query(state.config, body.query, "query")
-    res = await state.engine.route([body.query], [body.task], body.select_kwargs(), evidence=body.evidence,
+    objective = body.select_kwargs()
+    await _knows_named_models(state.engine, objective)
+    res = await state.engine.route([body.query], [body.task], objective, evidence=body.evidence,
                                    counted=_counted(request))
     return JSONResponse(res[0])
 
@@ -82,7 +84,9 @@ async def route_batch(body: RouteBatchRequest, request: Request) -> JSONResponse
     for i, q in enumerate(body.queries):
         check_query(state.config, q, f"queries.{i}")
     tasks = body.tasks or [None] * len(body.queries)
-    res = await state.engine.route(body.queries, tasks, body.select_kwargs(), counted=_counted(request))
+    objective = body.select_kwargs()
+    await _knows_named_models(state.engine, objective)
+    res = await state.engine.route(body.queries, tasks, objective, counted=_counted(request))
     return JSONResponse({"results": res})
 
 
@@ -165,6 +169,15 @@ async def _models_now(engine) -> frozenset:
     if engine.live.pointer.op_watermark < last:
         await engine.wait_for_op(last, 60.0)  # on timeout, the snapshot this worker has
     return engine.live.models
+
+
+async def _knows_named_models(engine, objective: dict) -> None:
+    """A route whose ``allowed_models`` names a model this worker does not serve first catches up with the
+    model ops accepted so far (``_models_now``): a model another worker just answered 201 for is routable
+    here too. Only that request reads the store; a route naming known models does not wait."""
+    names = objective.get("allowed_models") or ()
+    if any(m not in engine.live.models for m in names):
+        await _models_now(engine)
 
 
 async def _applied(engine, op: int, name: str, verb: str, status: int) -> JSONResponse:
