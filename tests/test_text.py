@@ -1,5 +1,7 @@
 """Learned boilerplate prefixes."""
 
+import pytest
+
 from graphroute.data.text import learn_prefixes, strip_prefixes
 
 SHOTS = "".join(f"Question: what is {i} plus {i}?\nAnswer: {2 * i}\n\n" for i in range(1, 6))
@@ -23,3 +25,27 @@ def test_prefix_cut_at_a_boundary_and_never_empties_a_query():
     assert p == SHOTS  # cut back to the line break, not inside "Question number"
     assert strip_prefixes(p, [p]) == p  # the prefix itself is not stripped to nothing
     assert strip_prefixes("unrelated text", [p]) == "unrelated text"
+
+
+@pytest.mark.parametrize("analyzer, ngrams", [("word", (1, 2)), ("char_wb", (2, 4))])
+def test_tfidf_rows_equal_the_vectorisers_transform(analyzer, ngrams):
+    """TfidfRows (the select() path) gives transform's terms and values: repeated terms (sublinear tf),
+    accents and case, a text with no known term (an empty row), an empty text, and a batch."""
+    import numpy as np
+
+    from graphroute.data.text import TfidfRows, tfidf_vectorizer
+
+    fit_on = ["the cat sat on the mat", "a dog! a dog? a dog.", "12 + 30 = ?", "Café naïve résumé",
+              "The CAT and the dog", "what is the capital of France"] * 3
+    vec = tfidf_vectorizer(256, analyzer=analyzer, ngram_range=ngrams).fit(fit_on)
+    new = ["the cat and the the the dog", "", "zzzz qqqq", "CAFÉ résumé", "what is 12 + 30?", "a dog"]
+    want, got = vec.transform(new), TfidfRows(vec)(new)
+    assert got.shape == want.shape and got.dtype == np.float32
+    assert (got.indptr == want.indptr).all() and (got.indices == want.indices).all()
+    np.testing.assert_allclose(got.toarray(), want.toarray(), rtol=0, atol=1e-6)
+    assert got[1].nnz == 0  # the empty text
+    if analyzer == "word":
+        assert got[2].nnz == 0  # no known word
+    stored = tfidf_vectorizer(256, analyzer=analyzer, ngram_range=ngrams,
+                              vocabulary=vec.get_feature_names_out().tolist(), idf=vec.idf_)
+    np.testing.assert_allclose(TfidfRows(stored)(new).toarray(), want.toarray(), rtol=0, atol=1e-6)

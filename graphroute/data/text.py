@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
-__all__ = ["learn_prefixes", "strip_prefixes", "valid_unicode", "tfidf_vectorizer"]
+__all__ = ["learn_prefixes", "strip_prefixes", "valid_unicode", "tfidf_vectorizer", "TfidfRows"]
 
 MIN_PREFIX_CHARS = 64  # shorter shared prefixes ("Question: ") carry little and cost nothing
 MIN_QUERIES = 5  # a prefix shared by 2 queries is a coincidence, not boilerplate
@@ -76,3 +76,43 @@ def tfidf_vectorizer(max_features: int, *, analyzer: str = "word", ngram_range: 
     if idf is not None:
         vec.idf_ = idf
     return vec
+
+
+class TfidfRows:
+    """``vec.transform(texts)`` of a fitted ``tfidf_vectorizer`` (sublinear tf, l2 rows, float32) for the few
+    texts a ``select()`` routes, without scikit-learn's per-call checks (~0.3 ms a call, most of the work for
+    one short text). The vectoriser's own analyzer, vocabulary and idf make the rows: the same terms and
+    values as ``transform`` (to float32 rounding; tests/test_task_inference.py compares them)."""
+
+    def __init__(self, vec) -> None:
+        import numpy as np
+
+        self._analyze = vec.build_analyzer()
+        self._vocabulary = vec.vocabulary_
+        self._idf = np.asarray(vec.idf_, dtype=np.float32)
+        self.n_features = len(self._idf)
+
+    def __call__(self, texts: Sequence[str]):
+        """[len(texts), n_features] scipy CSR."""
+        import numpy as np
+        import scipy.sparse as sp
+
+        vocab, idf = self._vocabulary, self._idf
+        indptr, indices, counts = [0], [], []
+        for text in texts:
+            row: dict[int, int] = {}
+            for term in self._analyze(text):
+                j = vocab.get(term)
+                if j is not None:
+                    row[j] = row.get(j, 0) + 1
+            cols = sorted(row)
+            indices.extend(cols)
+            counts.extend(row[j] for j in cols)
+            indptr.append(len(indices))
+        idx = np.asarray(indices, dtype=np.int32)
+        ptr = np.asarray(indptr, dtype=np.int64)
+        rows = np.repeat(np.arange(len(texts)), np.diff(ptr))
+        val = (np.log(np.asarray(counts, dtype=np.float32)) + np.float32(1.0)) * idf[idx]
+        norm = np.sqrt(np.bincount(rows, weights=val * val, minlength=len(texts))).astype(np.float32)
+        val = val / np.where(norm > 0, norm, np.float32(1.0))[rows]
+        return sp.csr_matrix((val, idx, ptr), shape=(len(texts), self.n_features))

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from graphroute.data.text import tfidf_vectorizer
+from graphroute.data.text import TfidfRows, tfidf_vectorizer
 
 __all__ = ["TaskClassifier", "HOLDOUT"]
 
@@ -136,9 +136,16 @@ class TaskClassifier:
         if not texts:
             return []
         if self._vecs is None:  # two threads may both build them: same value, no harm
-            self._vecs = [tfidf_vectorizer(MAX_FEATURES, analyzer=a, ngram_range=n, vocabulary=voc, idf=idf)
+            self._vecs = [TfidfRows(tfidf_vectorizer(MAX_FEATURES, analyzer=a, ngram_range=n, vocabulary=voc, idf=idf))
                           for (a, n), voc, idf in zip(ANALYZERS, self.vocabularies, self.idfs)]
-        scores = np.asarray(_features([v.transform(texts) for v in self._vecs], x) @ self.coef.T, dtype=np.float64) + self.intercept
+        # the linear scores block by block (each TF-IDF block's columns of coef, then the embedding's): the
+        # same sum as _features(...) @ coef.T without stacking the blocks
+        scores = np.asarray(x, dtype=F32) @ self.coef[:, -np.shape(x)[1]:].T
+        start = 0
+        for rows in self._vecs:
+            scores = scores + rows(texts) @ self.coef[:, start:start + rows.n_features].T
+            start += rows.n_features
+        scores = np.asarray(scores, dtype=np.float64) + self.intercept
         if len(self.tasks) == 2:  # one decision function: > 0 is the second class
             best = (scores[:, 0] > 0).astype(np.int64)
         else:

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from graphroute.data.text import tfidf_vectorizer
+from graphroute.data.text import TfidfRows, tfidf_vectorizer
 from graphroute.graph.arrays import record_shrink
 
 __all__ = ["TextEvidence", "TaskEvidence", "form_features"]
@@ -169,16 +169,19 @@ class _Bases:
         return cls(vocab, vec.idf_.astype(F32), mu, sd, rec, np.stack(ridge), np.stack(ridge_b), np.stack(form),
                    np.stack(form_b), x.astype(F32).tocsr(), resid.astype(F32), vec)
 
-    def _vectoriser(self):
-        if self._vec is None:
-            self._vec = tfidf_vectorizer(MAX_FEATURES, vocabulary=self.vocabulary, idf=self.idf)
+    def _vectoriser(self) -> TfidfRows:
+        """The TF-IDF rows of new texts: the fitted vectoriser's, or one rebuilt from the stored vocabulary."""
+        if not isinstance(self._vec, TfidfRows):  # two threads may both build it: same value, no harm
+            vec = self._vec if self._vec is not None else tfidf_vectorizer(MAX_FEATURES, vocabulary=self.vocabulary,
+                                                                           idf=self.idf)
+            self._vec = TfidfRows(vec)
         return self._vec
 
     def predict(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Residual bases for new queries: {name: [2, Q, P]} (effect, log cost)."""
         import scipy.sparse as sp
 
-        x = self._vectoriser().transform(texts).astype(F32)
+        x = self._vectoriser()(texts)
         fz = (form_features(texts) - self.form_mu) / self.form_sd
         xf = sp.hstack([x, sp.csr_matrix((fz * FORM_SCALE).astype(F32))]).tocsr()
         out = {"ridge": np.stack([np.asarray(xf @ self.ridge[i].T) + self.ridge_b[i] for i in range(2)]),
