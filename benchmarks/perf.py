@@ -124,7 +124,8 @@ def _fit_phases():
 
 
 def _routerbench_split(seed: int = 0):
-    """(logs for fit, test query frame, test table, train cost ranges, cards) as ``graphroute bench``."""
+    """(logs for fit, test query frame, test table, train cost ranges, cards, scoring cost ranges) as
+    ``graphroute bench`` (the scoring ranges: each task's over every split)."""
     from graphroute.routers.base import cost_ranges
     from graphroute.eval.bench import load_bench_data
     from graphroute.data.logs import aggregate_runs
@@ -137,7 +138,7 @@ def _routerbench_split(seed: int = 0):
     test_logs = logs[logs["query_id"].isin(test_ids)].reset_index(drop=True)
     table = aggregate_runs(test_logs)
     qframe = table.drop_duplicates("query_id")[["query_id", "query", "task"]].reset_index(drop=True)
-    return fit_logs, qframe, table, cost_ranges(fit_logs), cards
+    return fit_logs, qframe, table, cost_ranges(fit_logs), cards, cost_ranges(agg)
 
 
 def _make_bench_router(name: str, embedder: str, epochs: int | None, cache_dir: str):
@@ -158,7 +159,7 @@ def _make_bench_router(name: str, embedder: str, epochs: int | None, cache_dir: 
 def work_warm_cache(cfg: dict) -> dict:
     """Fill the embedding cache with every text the bench routers embed (one short fit of each)."""
     clock = _Clock()
-    fit_logs, qframe, _, _, cards = _routerbench_split()
+    fit_logs, qframe, _, _, cards, _ = _routerbench_split()
     for name in ("graphroute", "graphrouter", "knn"):
         r = _make_bench_router(name, cfg["embedder"], 1, cfg["cache_dir"])
         r.fit(fit_logs, **cards)
@@ -173,7 +174,7 @@ def work_fit_bench(cfg: dict) -> dict:
     from graphroute.eval.bench import _reward_at
     from graphroute.eval.metrics import summarize
 
-    fit_logs, qframe, table, crange, cards = _routerbench_split()
+    fit_logs, qframe, table, crange, cards, srange = _routerbench_split()
     r = _make_bench_router(cfg["router"], cfg["embedder"], cfg.get("epochs"), cfg["cache_dir"])
     spent = {}
     if cfg["router"] == "graphroute":
@@ -216,9 +217,9 @@ def work_fit_bench(cfg: dict) -> dict:
     pred = r.predict(qframe["query"].tolist(), tasks=qframe["task"].tolist())
     pred["query_id"] = qframe["query_id"].to_numpy()[pred["query_index"].to_numpy()]
     if cfg["router"] == "graphrouter":
-        out["reward_balance"] = _reward_at(table, pred, "balance", r)
+        out["reward_balance"] = _reward_at(table, pred, "balance", r, srange)
     else:
-        out["reward_balance"] = float(summarize(table, pred, crange)["reward_balance"])
+        out["reward_balance"] = float(summarize(table, pred, crange, score_range=srange)["reward_balance"])
     if cfg.get("save"):
         r.save(cfg["save"])
     return out
@@ -256,7 +257,7 @@ def work_route(cfg: dict) -> dict:
 
     import graphroute as gr
 
-    _, qframe, _, _, _ = _routerbench_split()
+    _, qframe, _, _, _, _ = _routerbench_split()
     test_q = qframe["query"].tolist()
     n = cfg["n_latency"]
     r = gr.load(cfg["router_path"], cache_dir=cfg["cache_dir"])  # an empty cache: every query embeds for real

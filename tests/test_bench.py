@@ -78,7 +78,7 @@ def test_single_pair_policies(result):
 def test_rewards_are_scored_on_each_tasks_cost_range_over_every_split():
     """A single pair's bench reward uses cost_norm over all of its task's rows (DESIGN), not the test rows'."""
     from graphroute.data.logs import aggregate_runs
-    from graphroute.eval.metrics import rewards, single_choices
+    from graphroute.eval.metrics import oracle_choices, reward, rewards, single_choices
     from graphroute.eval.splits import split_queries
     from graphroute.selection import cost_ranges
 
@@ -93,6 +93,12 @@ def test_rewards_are_scored_on_each_tasks_cost_range_over_every_split():
         assert row["reward_cost_first"] == pytest.approx(
             rewards(test, choices, score_range=whole)["cost_first"])
         assert row["reward_cost_first"] != pytest.approx(rewards(test, choices)["cost_first"])
+    # the oracle decides on the scale it is scored on, so it is the best choice per query there
+    oracle = res.rows[res.rows["router"] == "oracle"].iloc[0]
+    for scen in ("balance", "cost_first"):
+        best = reward(test, oracle_choices(test, scen, score_range=whole), scen, score_range=whole)
+        assert oracle[f"reward_{scen}"] == pytest.approx(best)
+        assert best >= res.singles[f"reward_{scen}"].max() - 1e-12
 
 
 # ---------------------------------------------------------------------------------------------

@@ -415,12 +415,16 @@ def test_a_given_score_range_replaces_the_tables_own(table):
     # scores 0.2 - 0.8 / 4 = 0, tied with c, and the tie goes to the cheaper c
     assert oracle_choices(q1, "cost_first", score_range=wide)["model"].tolist() == ["b"]
     assert oracle_choices(q1, "cost_first")["model"].tolist() == ["c"]
-    # summarize scores its choices on the given range too, and checks that it covers every task
-    out = summarize(table, table, {"t": (0.0, 4.0)}, score_range={"t": (0.0, 8.0)})
-    assert out["reward_cost_first"] == pytest.approx(reward(table, oracle_choices(table, "cost_first"), "cost_first",
-                                                            score_range={"t": (0.0, 8.0)}))
-    with pytest.raises(ConfigError, match="no entry for task 't'"):
-        reward(table, _choices({"q1": "b"}), (0, 1), score_range={"other": (0.0, 1.0)})
+    # summarize scores its choices on the given range too: perfect predictions decided on (0, 4) pick b, c, c
+    # at Balance (q2: a and c tie at 0, the cheaper c wins); b's cost 1 on q1 is 1/8 on (0, 8), 1/4 on (0, 4)
+    out = summarize(table, table, {"t": (0.0, 4.0)}, score_range=wide)
+    assert out["reward_balance"] == pytest.approx((0.5 - 0.5 / 8 + 0 + 0.5) / 3)
+    assert summarize(table, table, {"t": (0.0, 4.0)})["reward_balance"] == pytest.approx((0.5 - 0.5 / 4 + 0 + 0.5) / 3)
+    # a scoring range names each task, and holds its logged costs
+    with pytest.raises(ConfigError, match="score_range has no entry for task 't'"):
+        reward(table, _choices({"q1": "b"}), (0, 1), score_range={"*": (0.0, 8.0)})
+    with pytest.raises(ConfigError, match=r"\(0, 2\) does not hold the task's logged costs \(0 .. 4\)"):
+        rewards(table, _choices({"q1": "b"}), score_range={"t": (0.0, 2.0)})
 
 
 def test_summarize_with_perfect_predictions_is_the_oracle(table):

@@ -8,7 +8,8 @@ candidate. The choice at each scenario maximises w_e·effect − w_c·cost_norm 
 from the training costs' per-task range (what a deployed router knows); it is scored on the test
 outcomes with cost_norm over each task's range across all splits (DESIGN.md: "min–max per task over
 all (query, model) rows of that task"), so the scale a choice is scored on does not depend on which
-queries a seed put in the test split. The oracle is fitted
+queries a seed put in the test split (since 4738505; the test rows' own range before). The oracle,
+which knows the test outcomes, also decides on that scale. The oracle is fitted
 on the test table itself, as a ceiling. GraphRouter is one model per scenario, so it is fitted
 three times per seed and scored at its own scenario only (its AIQ is not defined).
 
@@ -266,7 +267,7 @@ def _run_router(rname: str, split: _Split, embedder: str, params: dict | None, c
             t1 = time.perf_counter()
             r.fit(split.fit_logs, **cards)
             fit_s += time.perf_counter() - t1
-            row[f"reward_{scen}"] = _reward_at(split, _predict(r, split), scen, r)
+            row[f"reward_{scen}"] = _reward_at(split.table, _predict(r, split), scen, r, split.srange)
         row.update(aiq=float("nan"), cost_to_match=float("nan"), fit_s=fit_s)
         return row, []
     r = make_bench_router(rname, embedder, split.seed, params)
@@ -306,16 +307,15 @@ def _predict(router: BaseRouter, split: _Split) -> pd.DataFrame:
     return pred
 
 
-def _reward_at(split: _Split, pred: pd.DataFrame, scenario: str, router) -> float:
+def _reward_at(table: pd.DataFrame, pred: pd.DataFrame, scenario: str, router, score_range: dict) -> float:
     """Reward at one scenario of a router whose predicted 'effect' already prices cost in (GraphRouter)."""
-    table = split.table
     w = getattr(router, "scenario_weights_", {"effect": 1.0, "cost": 0.0})
     p = pred.assign(score=w.get("effect", 1.0) * pred["effect"])
     logged = set(zip(table["query_id"], table["model"], table["agent"]))
     p = p[[k in logged for k in zip(p["query_id"], p["model"], p["agent"])]]
     p = p.sort_values(["query_id", "score", "cost", "model"], ascending=[True, False, True, True], kind="mergesort")
     choices = p.groupby("query_id", sort=False).head(1)[["query_id", "model", "agent"]]
-    return reward(table, choices, SCENARIOS[scenario], score_range=split.srange)
+    return reward(table, choices, SCENARIOS[scenario], score_range=score_range)
 
 
 def _two_model_metrics(table: pd.DataFrame, pred: pd.DataFrame, pairs: pd.DataFrame) -> dict:

@@ -6,7 +6,8 @@ exact (no sampling), deterministic and pure numpy/pandas, so the bench, the note
 tests share one definition of "better":
 
 - ``reward`` at the three GraphRouter scenarios (``SCENARIOS``): w_e·effect − w_c·cost_norm,
-  cost_norm min–max per task over all rows of that task in the table;
+  cost_norm min–max per task over all rows of that task in the table, or over a given
+  ``score_range`` (the bench: each task's range over every split);
 - ``aiq``: RouterBench's Average Improvement in Quality of a cost–quality sweep (``sweep``);
 - ``apgr`` / ``cpt``: RouteLLM's two-model metrics (performance gap recovered vs strong calls);
 - ``cost_to_match``: what a router pays, relative to a reference model, to reach its quality.
@@ -68,24 +69,51 @@ def _weights(weights) -> tuple[float, float]:
 # ---------------------------------------------------------------------------------------------
 # reward (GraphRouter)
 # ---------------------------------------------------------------------------------------------
-def normalize_cost(table: pd.DataFrame) -> pd.Series:
-    """Cost min–max normalised per task over all rows of that task in `table` (0 when max == min).
+def normalize_cost(table: pd.DataFrame, *, score_range: Mapping[str, tuple[float, float]] | None = None) -> pd.Series:
+    """Cost min–max normalised per task over all rows of that task in `table` (0 when max == min), or
+    over the per-task (min, max) of `score_range` (as ``reward`` takes it: the bench scores test rows
+    on each task's range over every split, ``selection.cost_ranges(aggregate_runs(all_logs))``).
 
-    This is the GraphRouter paper's cost term. The range comes from the rows passed in, so the
-    caller decides the convention: pass the whole table (all splits) or only the test rows.
-    Returns a Series aligned with ``table.index``.
+    This is the GraphRouter paper's cost term. Returns a Series aligned with ``table.index``.
     """
     _require_columns(table, ["query_id", "model", "cost"], "The outcome table",
                      "normalize_cost needs query_id, model and cost (task optional).", LogsError)
     df = _with_defaults(table, ["query_id", "task", "model", "agent", "cost"])
     cost = _check_numbers(df, "cost", "the outcome table", minimum=0.0)
-    return pd.Series(_minmax_per_task(cost, df["task"].to_numpy()), index=table.index, name="cost_norm")
+    if score_range is None:
+        return pd.Series(_minmax_per_task(cost, df["task"].to_numpy()), index=table.index, name="cost_norm")
+    _check_score_range(score_range, _Outcomes.build(table))
+    lo, hi = task_bounds(score_range, df["task"].to_numpy())
+    return pd.Series(_normalize(cost, lo, hi), index=table.index, name="cost_norm")
 
 
 def _outcomes(table: pd.DataFrame, score_range: Mapping[str, tuple[float, float]] | None) -> _Outcomes:
-    if score_range is not None:
-        _check_cost_range(score_range, pd.unique(_with_defaults(table, ["task"])["task"]))
+    """The table's arrays, cost_norm over ``score_range`` (checked: see ``_check_score_range``) when given."""
+    out = _Outcomes.build(table)
+    if score_range is None:
+        return out
+    _check_score_range(score_range, out)
     return _Outcomes.build(table, score_range)
+
+
+def _check_score_range(score_range: Mapping[str, tuple[float, float]], out: _Outcomes) -> None:
+    """A scoring range names every task of the table (no ALL_TASKS fallback: each task is scored on its own
+    scale) with a finite (min, max) that holds the task's logged costs: the range of a larger set of rows."""
+    for task in pd.unique(out.tasks):
+        bounds = score_range.get(task)
+        cost = out.cost[out.tasks == task]
+        c_lo, c_hi = float(np.nanmin(cost)), float(np.nanmax(cost))
+        fix = ("Score with the range over every row of the task, e.g. graphroute.selection.cost_ranges("
+               "graphroute.aggregate_runs(all_logs)).")
+        if bounds is None:
+            raise ConfigError(f"score_range has no entry for task {task!r} (it has {sorted(score_range)}). {fix}")
+        lo, hi = (float(v) for v in bounds)
+        if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
+            raise ConfigError(f"score_range[{task!r}] must be a finite (min, max) with min <= max; got {bounds!r}.")
+        slack = 1e-9 * max(abs(lo), abs(hi), 1e-300)
+        if c_lo < lo - slack or c_hi > hi + slack:
+            raise ConfigError(f"score_range[{task!r}] = ({lo:g}, {hi:g}) does not hold the task's logged costs "
+                              f"({c_lo:g} .. {c_hi:g}), so cost_norm would leave [0, 1]. {fix}")
 
 
 def reward(table: pd.DataFrame, choices: pd.DataFrame,
