@@ -143,3 +143,21 @@ def test_from_parts_round_trips_two_tasks(router):
     texts = logs(10, 3).drop_duplicates("query_id")["query"].tolist()
     x = router._embed(texts)
     assert back.predict(texts, x) == router.task_classifier_.predict(texts, x)
+
+
+def test_block_scores_equal_the_stacked_features_and_check_the_embedding_width(router):
+    """predict() scores each TF-IDF block and the embedding separately: the same decision as the stacked
+    feature rows the classifier was fitted on; an embedding of the wrong width is refused by name."""
+    from graphroute.data.text import tfidf_vectorizer
+    from graphroute.routers.task_inference import ANALYZERS, MAX_FEATURES, _features
+
+    clf = router.task_classifier_
+    texts = logs(40, 7)["query"].unique().tolist()
+    x = router._embed(texts)
+    vecs = [tfidf_vectorizer(MAX_FEATURES, analyzer=a, ngram_range=n, vocabulary=v, idf=i)
+            for (a, n), v, i in zip(ANALYZERS, clf.vocabularies, clf.idfs)]
+    stacked = np.asarray(_features([v.transform(texts) for v in vecs], x) @ clf.coef.T) + clf.intercept
+    want = [clf.tasks[int(s > 0)] for s in stacked[:, 0]]  # two tasks: one decision function
+    assert clf.predict(texts, x) == want and len(set(want)) == 2
+    with pytest.raises(ValueError, match=rf"reads {x.shape[1]}-d query embeddings; got an array of shape"):
+        clf.predict(texts, x[:, :-1])

@@ -49,3 +49,15 @@ def test_tfidf_rows_equal_the_vectorisers_transform(analyzer, ngrams):
     stored = tfidf_vectorizer(256, analyzer=analyzer, ngram_range=ngrams,
                               vocabulary=vec.get_feature_names_out().tolist(), idf=vec.idf_)
     np.testing.assert_allclose(TfidfRows(stored)(new).toarray(), want.toarray(), rtol=0, atol=1e-6)
+
+
+def test_tfidf_rows_refuse_what_they_do_not_reproduce():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from graphroute.data.text import TfidfRows, tfidf_vectorizer
+
+    with pytest.raises(ValueError, match="sublinear_tf"):
+        TfidfRows(TfidfVectorizer().fit(["red cat", "red dog"]))  # plain tf: not what tfidf_vectorizer makes
+    rows = TfidfRows(tfidf_vectorizer(16, min_df=1).fit(["a cat", "a dog"]))
+    with pytest.raises(TypeError, match="list of texts"):
+        rows("a cat")

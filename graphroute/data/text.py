@@ -82,11 +82,16 @@ class TfidfRows:
     """``vec.transform(texts)`` of a fitted ``tfidf_vectorizer`` (sublinear tf, l2 rows, float32) for the few
     texts a ``select()`` routes, without scikit-learn's per-call checks (~0.3 ms a call, most of the work for
     one short text). The vectoriser's own analyzer, vocabulary and idf make the rows: the same terms and
-    values as ``transform`` (to float32 rounding; tests/test_task_inference.py compares them)."""
+    values as ``transform`` (to float32 rounding; tests/test_text.py compares them)."""
 
     def __init__(self, vec) -> None:
         import numpy as np
 
+        made = {"sublinear_tf": True, "norm": "l2", "use_idf": True, "binary": False}
+        wrong = {k: getattr(vec, k, None) for k, v in made.items() if getattr(vec, k, None) != v}
+        if wrong:
+            raise ValueError(f"TfidfRows reproduces tfidf_vectorizer's settings {made}; this vectoriser has {wrong}. "
+                             "Build it with graphroute.data.text.tfidf_vectorizer.")
         self._analyze = vec.build_analyzer()
         self._vocabulary = vec.vocabulary_
         self._idf = np.asarray(vec.idf_, dtype=np.float32)
@@ -96,6 +101,9 @@ class TfidfRows:
         """[len(texts), n_features] scipy CSR."""
         import numpy as np
         import scipy.sparse as sp
+
+        if isinstance(texts, str):
+            raise TypeError(f"TfidfRows takes a list of texts, not one string ({texts[:40]!r}); pass [text].")
 
         vocab, idf = self._vocabulary, self._idf
         indptr, indices, counts = [0], [], []

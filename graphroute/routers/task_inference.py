@@ -140,7 +140,11 @@ class TaskClassifier:
                           for (a, n), voc, idf in zip(ANALYZERS, self.vocabularies, self.idfs)]
         # the linear scores block by block (each TF-IDF block's columns of coef, then the embedding's): the
         # same sum as _features(...) @ coef.T without stacking the blocks
-        scores = np.asarray(x, dtype=F32) @ self.coef[:, -np.shape(x)[1]:].T
+        n_text = sum(rows.n_features for rows in self._vecs)
+        if np.ndim(x) != 2 or np.shape(x)[1] != self.coef.shape[1] - n_text:
+            raise ValueError(f"The task classifier reads {self.coef.shape[1] - n_text}-d query embeddings; got an "
+                             f"array of shape {np.shape(x)}. Embed the queries with the router's embedder.")
+        scores = np.asarray(x, dtype=F32) @ self.coef[:, n_text:].T
         start = 0
         for rows in self._vecs:
             scores = scores + rows(texts) @ self.coef[:, start:start + rows.n_features].T

@@ -171,11 +171,13 @@ class _Bases:
 
     def _vectoriser(self) -> TfidfRows:
         """The TF-IDF rows of new texts: the fitted vectoriser's, or one rebuilt from the stored vocabulary."""
-        if not isinstance(self._vec, TfidfRows):  # two threads may both build it: same value, no harm
-            vec = self._vec if self._vec is not None else tfidf_vectorizer(MAX_FEATURES, vocabulary=self.vocabulary,
-                                                                           idf=self.idf)
-            self._vec = TfidfRows(vec)
-        return self._vec
+        vec = self._vec  # read once: another thread may replace it meanwhile (with an equal TfidfRows)
+        if isinstance(vec, TfidfRows):
+            return vec
+        rows = TfidfRows(vec if vec is not None else tfidf_vectorizer(MAX_FEATURES, vocabulary=self.vocabulary,
+                                                                      idf=self.idf))
+        self._vec = rows
+        return rows
 
     def predict(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Residual bases for new queries: {name: [2, Q, P]} (effect, log cost)."""
