@@ -172,10 +172,10 @@ async def _models_now(engine) -> frozenset:
 
 
 async def _knows_named_models(engine, objective: dict) -> None:
-    """A route whose ``allowed_models`` names a model this worker does not serve first catches up with the
-    model ops accepted so far (``_models_now``): a model another worker just answered 201 for is routable
-    here too. Only that request reads the store; a route naming known models does not wait."""
-    names = objective.get("allowed_models") or ()
+    """A route whose ``allowed_models`` or ``forbidden_models`` names a model this worker does not serve first
+    catches up with the model ops accepted so far (``_models_now``): a model another worker just answered 201
+    for is known here too. Only that request reads the store; a route naming known models does not wait."""
+    names = [*(objective.get("allowed_models") or ()), *(objective.get("forbidden_models") or ())]
     if any(m not in engine.live.models for m in names):
         await _models_now(engine)
 
