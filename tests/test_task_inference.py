@@ -161,3 +161,16 @@ def test_block_scores_equal_the_stacked_features_and_check_the_embedding_width(r
     assert clf.predict(texts, x) == want and len(set(want)) == 2
     with pytest.raises(ValueError, match=rf"reads {x.shape[1]}-d query embeddings; got an array of shape"):
         clf.predict(texts, x[:, :-1])
+
+
+def test_the_classifier_reads_the_start_of_a_long_text(router):
+    """Only the first READ_CHARS characters count (a prompt's template comes first): what follows them does not
+    move the decision, however much it looks like the other task."""
+    from graphroute.routers.task_inference import READ_CHARS
+
+    clf = router.task_classifier_
+    head = FORMATS["choice"].format(body="which planets are the oldest known") + " " + "x" * READ_CHARS
+    tail = " ".join([FORMATS["open"].format(body="tell me of the rivers")] * 20)
+    x = router._embed([head])
+    assert clf.predict([head], x) == clf.predict([head + tail], x) == ["choice"]
+    assert clf.predict([tail], router._embed([tail])) == ["open"]
