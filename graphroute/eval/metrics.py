@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -80,10 +81,11 @@ def normalize_cost(table: pd.DataFrame, *, score_range: Mapping[str, tuple[float
                      "normalize_cost needs query_id, model and cost (task optional).", LogsError)
     df = _with_defaults(table, ["query_id", "task", "model", "agent", "cost"])
     cost = _check_numbers(df, "cost", "the outcome table", minimum=0.0)
+    tasks = df["task"].to_numpy()
     if score_range is None:
-        return pd.Series(_minmax_per_task(cost, df["task"].to_numpy()), index=table.index, name="cost_norm")
-    _check_score_range(score_range, _Outcomes.build(table))
-    lo, hi = task_bounds(score_range, df["task"].to_numpy())
+        return pd.Series(_minmax_per_task(cost, tasks), index=table.index, name="cost_norm")
+    _check_score_range(score_range, tasks, cost)
+    lo, hi = task_bounds(score_range, tasks)
     return pd.Series(_normalize(cost, lo, hi), index=table.index, name="cost_norm")
 
 
@@ -92,17 +94,18 @@ def _outcomes(table: pd.DataFrame, score_range: Mapping[str, tuple[float, float]
     out = _Outcomes.build(table)
     if score_range is None:
         return out
-    _check_score_range(score_range, out)
-    return _Outcomes.build(table, score_range)
+    _check_score_range(score_range, out.tasks, out.cost)
+    lo, hi = task_bounds(score_range, out.tasks)  # [Q] each
+    return replace(out, cost_norm=_normalize(out.cost, lo[:, None], hi[:, None]))
 
 
-def _check_score_range(score_range: Mapping[str, tuple[float, float]], out: _Outcomes) -> None:
-    """A scoring range names every task of the table (no ALL_TASKS fallback: each task is scored on its own
-    scale) with a finite (min, max) that holds the task's logged costs: the range of a larger set of rows."""
-    for task in pd.unique(out.tasks):
+def _check_score_range(score_range: Mapping[str, tuple[float, float]], tasks: np.ndarray, cost: np.ndarray) -> None:
+    """A scoring range names every task (``tasks`` [N], the task of each row of ``cost`` [N, ...], NaN = not
+    logged; no ALL_TASKS fallback: each task is scored on its own scale) with a finite (min, max) that holds
+    the task's logged costs: the range of a larger set of rows."""
+    for task in pd.unique(tasks):
         bounds = score_range.get(task)
-        cost = out.cost[out.tasks == task]
-        c_lo, c_hi = float(np.nanmin(cost)), float(np.nanmax(cost))
+        c_lo, c_hi = float(np.nanmin(cost[tasks == task])), float(np.nanmax(cost[tasks == task]))
         fix = ("Score with the range over every row of the task, e.g. graphroute.selection.cost_ranges("
                "graphroute.aggregate_runs(all_logs)).")
         if bounds is None:

@@ -8,7 +8,7 @@ lines of array arithmetic.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +16,7 @@ import pandas as pd
 
 from graphroute.data.logs import DEFAULT_AGENT, DEFAULT_TASK
 from graphroute.errors import ConfigError, LogsError
-from graphroute.selection import best_index, normalize_cost, task_bounds
+from graphroute.selection import best_index, normalize_cost
 
 def _require_columns(frame: pd.DataFrame, required: Sequence[str], what: str, hint: str,
                      error: type[Exception] = ConfigError) -> None:
@@ -91,13 +91,11 @@ class _Outcomes:
     cands: list[tuple[str, str]]  # [K] (model, agent), sorted by name: the tie-break order
     effect: np.ndarray  # [Q, K]
     cost: np.ndarray  # [Q, K] raw cost (USD or the declared unit)
-    cost_norm: np.ndarray  # [Q, K] cost min–max normalised per task (over the table's rows, or a given range)
+    cost_norm: np.ndarray  # [Q, K] cost min–max normalised per task over the table's rows (metrics may rescale)
     present: np.ndarray  # [Q, K] bool: the pair was logged for the query
 
     @classmethod
-    def build(cls, table: pd.DataFrame, score_range: Mapping[str, tuple[float, float]] | None = None) -> _Outcomes:
-        """The table as arrays; ``score_range``: per-task (min, max) cost_norm normalises with (as made by
-        ``selection.cost_ranges``), instead of each task's range over the table's own rows."""
+    def build(cls, table: pd.DataFrame) -> _Outcomes:
         hint = ("An outcome table has one row per (query_id, model, agent) with columns query_id, model, "
                 "effect, cost (task and agent optional), e.g. from graphroute.read_logs.")
         _require_columns(table, ["query_id", "model", "effect", "cost"], "The outcome table", hint, LogsError)
@@ -125,11 +123,7 @@ class _Outcomes:
         qi, queries = pd.factorize(df["query_id"], sort=True)
         ki, uniques = pd.factorize(_pair_index(df), sort=True)
         cands = [(str(m), str(a)) for m, a in uniques]
-        if score_range is None:
-            norm = _minmax_per_task(cost, df["task"].to_numpy())
-        else:
-            lo, hi = task_bounds(score_range, df["task"].to_numpy())
-            norm = normalize_cost(cost, lo, hi)
+        norm = _minmax_per_task(cost, df["task"].to_numpy())
         shape = (len(queries), len(cands))
         e, c, cn = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
         e[qi, ki], c[qi, ki], cn[qi, ki] = effect, cost, norm
