@@ -46,3 +46,28 @@ def test_markdown_lists_every_setting(result):
     md = new_models_markdown(result)
     for s in ("dropped", "k=0", "k=20", "retrained"):
         assert f"| {s} |" in md
+
+
+class _TiedRouter:
+    """Predicts the same effect for both models of every query; the held-out one is cheaper, listed second."""
+
+    def predict(self, queries, tasks=None):
+        import pandas as pd
+
+        n = len(queries)
+        return pd.DataFrame({"query_index": [i for i in range(n) for _ in range(2)], "model": ["old", "new"] * n,
+                             "agent": ["none"] * (2 * n), "effect": [0.7] * (2 * n), "cost": [2.0, 1.0] * n})
+
+
+def test_held_share_breaks_ties_as_select_does():
+    import pandas as pd
+
+    from graphroute.eval.newnodes import _scores
+
+    rows = [{"query_id": f"q{i}", "query": f"question {i}", "task": "t", "model": m, "agent": "none",
+             "effect": 1.0, "cost": c} for i in range(4) for m, c in (("old", 2.0), ("new", 1.0))]
+    table = pd.DataFrame(rows)
+    out = _scores(_TiedRouter(), table, table, ["new"], {"t": (0.0, 2.0)})
+    # equal predicted effect at Performance First: the cheaper pair wins, not the first row
+    assert out["held_share_performance_first"] == 1.0
+    assert out["held_share_balance"] == 1.0

@@ -51,8 +51,10 @@ def _scores(router, table: pd.DataFrame, fit_logs: pd.DataFrame, held: Sequence[
     lo, hi = task_bounds(crange, pred["task"])
     cost_term = pd.Series(normalize_cost(pred["cost"].to_numpy(float), lo, hi), index=pred.index)
     for scen, (we, wc) in SCENARIOS.items():  # how often a held-out model wins at this scenario
-        score = we * pred["effect"] - wc * cost_term
-        best = pred.loc[score.groupby(pred["query_id"]).idxmax()]
+        # each query's pick as select() makes it: best score, then lower cost, then model and agent name
+        ranked = pred.assign(_score=we * pred["effect"] - wc * cost_term).sort_values(
+            ["query_id", "_score", "cost", "model", "agent"], ascending=[True, False, True, True, True], kind="stable")
+        best = ranked.drop_duplicates("query_id")
         out[f"held_share_{scen}"] = float(best["model"].isin(held).mean()) if len(held) else 0.0
     return out
 
