@@ -101,6 +101,22 @@ def _command(name: str, args: list[str]) -> list[str]:
     return ["graphroute", "bench", *args, "--out", f"benchmarks/results/{name}"]
 
 
+# the packages whose versions move a fit or a score (unchanged code fits differently under other versions)
+PINNED = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "torch-geometric", "onnxruntime", "tokenizers")
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in PINNED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
 def run(name: str, args: list[str]) -> None:
     out = RESULTS / name
     out.mkdir(parents=True, exist_ok=True)
@@ -117,7 +133,7 @@ def run(name: str, args: list[str]) -> None:
     meta = {"command": "HF_HUB_OFFLINE=1 " + shlex.join(cmd), "date": dt.date.today().isoformat(),
             "commit": (commit.stdout.strip() or "unknown") + (" + uncommitted changes" if dirty else ""),
             "wall_s": round(time.perf_counter() - t0, 1), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-            "python": platform.python_version()}
+            "python": platform.python_version(), "packages": _versions()}
     (out / "run.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
@@ -154,8 +170,9 @@ def assemble() -> Path:
             continue
         meta = json.loads(meta_path.read_text())
         at = f", graphroute at {meta['commit']}" if meta.get("commit") else ""
-        lines += [f"`{meta['command']}`  ", f"{meta['date']}{at}, {meta['wall_s'] / 60:.1f} min, {meta['machine']}.", "",
-                  note, ""]
+        lines += [f"`{meta['command']}`  ", f"{meta['date']}{at}, {meta['wall_s'] / 60:.1f} min, {meta['machine']}."
+                  + (f"  \nPackages: {', '.join(f'{k} {v}' for k, v in meta['packages'].items())}."
+                     if meta.get("packages") else ""), "", note, ""]
         for table in ("table.md", "new_models.md"):
             if (out / table).exists():
                 lines += [(out / table).read_text().rstrip(), ""]
