@@ -241,3 +241,48 @@ def test_record_shrink_is_decided_by_the_data():
     assert noise_only > 100 and noise_only <= MAX_SHRINK
     assert real == SHRINK
     assert record_shrink(np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 2)), prior[:2, :2]) == SHRINK
+
+
+def test_two_way_prior_adds_skill_on_the_logit_scale():
+    """Near a task's ceiling a stronger pair is only a little better; on a hard task the same skill is worth
+    much more. The prior carries skill measured on one task to another through the logit, and gives a task
+    without runs the overall level and a pair without runs the task's."""
+    from graphroute.graph.arrays import prior_params, two_way_prior
+
+    level, skill = np.array([3.0, -1.0, 0.0]), np.array([0.0, 2.0, 0.5, 0.0])  # logits: easy, hard, no runs
+    true = 1 / (1 + np.exp(-(level[:, None] + skill[None])))
+    n = np.full((3, 4), 400.0)
+    n[2] = 0.0  # task 2 never ran
+    n[:, 3] = 0.0  # pair 3 never ran
+    n[1, 1] = 0.0  # the strong pair never ran the hard task
+    s = n * true
+    prior = two_way_prior(n, s, float(s.sum() / n.sum()))
+    assert prior.shape == (3, 4)
+    # the strong pair's 0.04 edge on the easy task becomes ~0.4 on the hard one, where it has no runs (near
+    # a ceiling runs say little about skill, so the pseudo-runs hold it back a little: 0.65 for a true 0.73)
+    assert true[0, 1] - true[0, 0] < 0.05
+    assert abs(prior[1, 1] - true[1, 1]) < 0.1 and prior[1, 1] - prior[1, 0] > 0.35
+    assert prior[1, 0] < prior[1, 3] < prior[1, 2] < prior[1, 1]  # a pair without runs: the task's typical level
+    # a task without runs: the overall level, each pair's skill added (no runs on either side: the overall mean)
+    base = float(s.sum() / n.sum())
+    assert abs(prior[2, 3] - base) < 1e-9 and prior[2, 0] < prior[2, 2] < prior[2, 1]
+    assert prior_params(n) == 2 + 3 - 1
+    assert np.array_equal(prior, two_way_prior(n, s, float(s.sum() / n.sum())))  # deterministic
+
+
+def test_record_shrink_counts_the_priors_parameters():
+    """A prior fitted to the cells sits closer to them than the truth: counting its parameters lowers the
+    prior's weight (the cells keep more of their own runs); with no degree of freedom left, the floor."""
+    from graphroute.graph.arrays import record_shrink, two_way_prior
+    from graphroute.graph.schema import SHRINK
+
+    rng = np.random.default_rng(1)
+    true = np.clip(rng.uniform(0.2, 0.8, (2, 30)) + rng.normal(0, 0.08, (2, 30)), 0, 1)
+    n = np.full((2, 30), 20.0)
+    runs = rng.random((2, 30, 20)) < true[..., None]
+    s = runs.sum(-1).astype(float)
+    prior = two_way_prior(n, s, float(s.sum() / n.sum()))
+    plain = record_shrink(n, s, s, prior)
+    counted = record_shrink(n, s, s, prior, n_params=2 + 30 - 1)
+    assert counted < plain
+    assert record_shrink(n, s, s, prior, n_params=60) == SHRINK

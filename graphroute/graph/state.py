@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from graphroute.graph.arrays import GraphArrays, record_shrink
+from graphroute.graph.arrays import GraphArrays, prior_params, record_shrink, two_way_prior
 from graphroute.graph.index import top_k_neighbors
 from graphroute.graph.schema import EDGE_DIMS, EDGE_TYPES, PAIR_FEATURES, SHRINK, model_numeric
 
@@ -228,24 +228,24 @@ class GraphState:
         all_cz = tot_cz.sum() / tot_cnt.sum().clamp_min(1)
         pair_eff = (tot_eff + SHRINK * all_eff) / (tot_cnt + SHRINK)
 
-        # record per task, shrunk toward a two-way prior: the task's mean over every pair plus the pair's
-        # mean offset from the task means it ran on. Log cost is about log tokens (task) + log price
-        # (pair), effect about difficulty (task) + skill (pair); a pair with a few runs spread over many
-        # tasks (a model just added) then gets each task's level right instead of its own overall mean.
+        # record per task, shrunk toward a two-way prior. Log cost is about log tokens (task) + log price
+        # (pair): the task's mean over every pair plus the pair's mean offset from the task means it ran
+        # on. Effect is about difficulty (task) + skill (pair) on the logit scale (``two_way_prior``). A pair
+        # with a few runs spread over many tasks (a model just added) then gets each task's level right
+        # instead of its own overall mean.
         n_t, n_p = len(self.task_names), eff.shape[1]
         t_cnt = torch.zeros(n_t, n_p).index_add_(0, self.query_task, cnt)
         t_eff = torch.zeros(n_t, n_p).index_add_(0, self.query_task, eff * cnt)
         t_cz = torch.zeros(n_t, n_p).index_add_(0, self.query_task, cz * cnt)
         t_sq = torch.zeros(n_t, n_p).index_add_(0, self.query_task, eff * eff * cnt)
         n_task = t_cnt.sum(1)  # [T]
-        task_all_eff = (t_eff.sum(1) + SHRINK * all_eff) / (n_task + SHRINK)  # [T]
         task_all_cz = (t_cz.sum(1) + SHRINK * all_cz) / (n_task + SHRINK)
-        off_eff = (t_eff - t_cnt * task_all_eff[:, None]).sum(0) / (tot_cnt + SHRINK)  # [P], 0 without runs
         resid_cz = (t_cz - t_cnt * task_all_cz[:, None]).sum(0)  # [P]
         off_cz = (resid_cz + SHRINK * self._price_offset(resid_cz, tot_cnt)) / (tot_cnt + SHRINK)
-        prior_eff = (task_all_eff[:, None] + off_eff[None]).clamp(0.0, 1.0)  # [T, P]
+        tc, te = t_cnt.numpy(), t_eff.numpy()
+        prior_eff = torch.from_numpy(two_way_prior(tc, te, float(all_eff)).astype(np.float32))  # [T, P]
         prior_cz = task_all_cz[:, None] + off_cz[None]
-        m = record_shrink(t_cnt.numpy(), t_eff.numpy(), t_sq.numpy(), prior_eff.numpy())  # data-decided weight
+        m = record_shrink(tc, te, t_sq.numpy(), prior_eff.numpy(), n_params=prior_params(tc))  # data-decided weight
         task_eff = (t_eff + m * prior_eff) / (t_cnt + m)  # [T, P]
         task_cz = (t_cz + SHRINK * prior_cz) / (t_cnt + SHRINK)
         return PairTables(eff=eff, cz=cz, has=has, pair_eff=pair_eff, tot_cnt=tot_cnt, task_eff=task_eff,
