@@ -247,7 +247,7 @@ def test_two_way_prior_adds_skill_on_the_logit_scale():
     """Near a task's ceiling a stronger pair is only a little better; on a hard task the same skill is worth
     much more. The prior carries skill measured on one task to another through the logit, and gives a task
     without runs the overall level and a pair without runs the task's."""
-    from graphroute.graph.arrays import prior_params, two_way_prior
+    from graphroute.graph.arrays import two_way_prior
 
     level, skill = np.array([3.0, -1.0, 0.0]), np.array([0.0, 2.0, 0.5, 0.0])  # logits: easy, hard, no runs
     true = 1 / (1 + np.exp(-(level[:, None] + skill[None])))
@@ -266,23 +266,30 @@ def test_two_way_prior_adds_skill_on_the_logit_scale():
     # a task without runs: the overall level, each pair's skill added (no runs on either side: the overall mean)
     base = float(s.sum() / n.sum())
     assert abs(prior[2, 3] - base) < 1e-9 and prior[2, 0] < prior[2, 2] < prior[2, 1]
-    assert prior_params(n) == 2 + 3 - 1
     assert np.array_equal(prior, two_way_prior(n, s, float(s.sum() / n.sum())))  # deterministic
 
 
-def test_record_shrink_counts_the_priors_parameters():
-    """A prior fitted to the cells sits closer to them than the truth: counting its parameters lowers the
-    prior's weight (the cells keep more of their own runs); with no degree of freedom left, the floor."""
-    from graphroute.graph.arrays import record_shrink, two_way_prior
+def test_cross_fit_weight_trusts_cells_that_differ_beyond_noise():
+    """The records' prior weight, chosen by how well one half of the queries predicts the other: large where
+    the cells differ from the two-way prior only by noise, small where they really differ; SHRINK when no
+    cell has runs in both halves."""
+    from graphroute.graph.arrays import cross_fit_weight
     from graphroute.graph.schema import SHRINK
 
     rng = np.random.default_rng(1)
-    true = np.clip(rng.uniform(0.2, 0.8, (2, 30)) + rng.normal(0, 0.08, (2, 30)), 0, 1)
-    n = np.full((2, 30), 20.0)
-    runs = rng.random((2, 30, 20)) < true[..., None]
-    s = runs.sum(-1).astype(float)
-    prior = two_way_prior(n, s, float(s.sum() / n.sum()))
-    plain = record_shrink(n, s, s, prior)
-    counted = record_shrink(n, s, s, prior, n_params=2 + 30 - 1)
-    assert counted < plain
-    assert record_shrink(n, s, s, prior, n_params=60) == SHRINK
+    level, skill = rng.normal(0, 1, 3), rng.normal(0, 1, 20)
+    additive = 1 / (1 + np.exp(-(level[:, None] + skill[None])))
+
+    def halves(true, runs):
+        out = []
+        for _ in range(2):
+            n = np.full(true.shape, float(runs))
+            out.append((n, rng.binomial(runs, true).astype(float)))
+        return out
+
+    noise_only = cross_fit_weight(halves(additive, 10))
+    interacting = np.clip(additive + rng.choice([-0.3, 0.3], size=additive.shape), 0.02, 0.98)
+    real = cross_fit_weight(halves(interacting, 200))
+    assert noise_only > 100 and real < 10
+    none = (np.zeros((3, 20)), np.zeros((3, 20)))
+    assert cross_fit_weight([halves(additive, 10)[0], none]) == SHRINK

@@ -17,12 +17,13 @@ import numpy as np
 
 from graphroute.graph.schema import MAX_SHRINK, SHRINK
 
-__all__ = ["GraphArrays", "PairTablesNP", "neighbor_weights", "record_shrink", "two_way_prior", "prior_params"]
+__all__ = ["GraphArrays", "PairTablesNP", "neighbor_weights", "record_shrink", "two_way_prior", "cross_fit_weight"]
 
 F32 = np.float32
 PRIOR_CLIP = 1e-3  # the overall mean effect is clipped to [PRIOR_CLIP, 1 - PRIOR_CLIP] before its logit
 PRIOR_STEPS = 200  # most block Newton rounds of two_way_prior
 PRIOR_MAX_STEP = 4.0  # largest change of one logit per round (damps the first steps from a far start)
+CROSS_FIT_GRID = np.exp(np.linspace(0.0, np.log(MAX_SHRINK), 41))  # prior weights tried: 1 to MAX_SHRINK runs
 
 
 def neighbor_weights(sim: np.ndarray, temperature: float) -> np.ndarray:
@@ -70,14 +71,32 @@ def two_way_prior(t_cnt: np.ndarray, t_sum: np.ndarray, base: float, weight: flo
     return p_of()
 
 
-def prior_params(t_cnt: np.ndarray) -> int:
-    """Free parameters of ``two_way_prior`` fitted to the cells with runs: tasks + pairs with runs - 1."""
-    seen = np.asarray(t_cnt) > 0
-    return max(int(seen.any(1).sum() + seen.any(0).sum()) - 1, 0)
+def cross_fit_weight(halves: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """The prior weight m (in runs) of the (task, pair) effect records, chosen by cross-fitting: the two halves
+    of the queries (``halves``: each half's [T, P] runs and effect sums) each build records with their own
+    ``two_way_prior`` for every m on ``CROSS_FIT_GRID``, and m is the one whose records predict the other
+    half's cell means best (squared error weighted by the other half's runs, summed both ways).
+
+    Where the cells differ from the prior by more than the noise of a cell's mean, a small m wins (the cells
+    keep their own runs); where they differ only by noise (few runs per cell, as in logs that keep one or two
+    outcomes per query), a large one (the records lean on the prior). No cell with runs in both halves: SHRINK.
+    """
+    (na, sa), (nb, sb) = ((np.asarray(n, dtype=np.float64), np.asarray(x, dtype=np.float64)) for n, x in halves)
+    both = (na > 0) & (nb > 0)
+    if not both.any():
+        return SHRINK
+    err = np.zeros(len(CROSS_FIT_GRID))
+    for (n1, s1), (n2, s2) in (((na, sa), (nb, sb)), ((nb, sb), (na, sa))):
+        prior = two_way_prior(n1, s1, float(s1.sum() / max(n1.sum(), 1.0)))
+        w, target = n2[both], (s2 / np.maximum(n2, 1.0))[both]
+        n1b, s1b, pb = n1[both], s1[both], prior[both]
+        for j, m in enumerate(CROSS_FIT_GRID):
+            err[j] += float(np.sum(w * ((s1b + m * pb) / (n1b + m) - target) ** 2))
+    return float(CROSS_FIT_GRID[int(np.argmin(err))])
 
 
 def record_shrink(t_cnt: np.ndarray, t_sum: np.ndarray, t_sq: np.ndarray, prior: np.ndarray,
-                  floor: float = SHRINK, cap: float = MAX_SHRINK, n_params: int = 0) -> float:
+                  floor: float = SHRINK, cap: float = MAX_SHRINK) -> float:
     """The prior weight m (in runs) of the (task, pair) effect records, decided by the data (method of moments).
 
     t_cnt, t_sum, t_sq: [T, P] runs, sum and sum of squares of the effect per (task, pair); prior: [T, P]
@@ -86,10 +105,8 @@ def record_shrink(t_cnt: np.ndarray, t_sum: np.ndarray, t_sq: np.ndarray, prior:
     observed spread minus its sampling part), clipped to [floor, cap]: where the (task, pair)
     interactions are small next to the noise of a cell's mean (few runs per cell, as in logs that
     keep one or two outcomes per query), the records lean on the prior; where they are large, on the
-    cell's own runs. n_params: parameters the prior fitted to these same cells; the deviations' spread
-    is counted over the cells' degrees of freedom (cells - n_params), as a fitted prior sits closer to
-    its cells than the truth does (with 2 tasks and 40 pairs, 41 of 80 cells' worth). No degree of
-    freedom left: the floor. (``text_evidence`` shrinks its per-pair means to the task mean with it too.)
+    cell's own runs. (``text_evidence`` shrinks its per-pair means to the task mean with it; the graph's
+    records use ``cross_fit_weight``.)
     """
     t_cnt, t_sum, t_sq, prior = (np.asarray(a, dtype=np.float64) for a in (t_cnt, t_sum, t_sq, prior))
     many = t_cnt > 1
@@ -98,10 +115,7 @@ def record_shrink(t_cnt: np.ndarray, t_sum: np.ndarray, t_sq: np.ndarray, prior:
     mean = t_sum / np.maximum(t_cnt, 1.0)
     within = float(np.sum((t_sq - t_cnt * mean ** 2)[many]) / np.sum(t_cnt[many] - 1.0))
     seen = t_cnt > 0
-    df = int(seen.sum()) - int(n_params)
-    if df <= 0:
-        return floor
-    tau2 = float(np.sum((mean[seen] - prior[seen]) ** 2) / df - np.mean(within / t_cnt[seen]))
+    tau2 = float(np.mean((mean[seen] - prior[seen]) ** 2 - within / t_cnt[seen]))
     m = within / tau2 if tau2 > 1e-12 else cap
     return float(min(max(m, floor), cap))
 
@@ -201,15 +215,16 @@ class GraphArrays:
         all_cz = tot_cz.sum() / np.maximum(tot_cnt.sum(), F32(1))
         sh = F32(SHRINK)
         pair_eff = (tot_eff + sh * all_eff) / (tot_cnt + sh)
-        t_cnt, t_eff, t_cz, t_sq = self._per_task(cnt, eff * cnt, cz * cnt, eff * eff * cnt)  # [T, P] each
+        t_cnt, t_eff, t_cz = self._per_task(cnt, eff * cnt, cz * cnt)  # [T, P] each
+        odd = (np.arange(cnt.shape[0]) % 2 == 1)[:, None]  # the two halves of the queries for the records' weight
+        h_cnt, h_eff = self._per_task(cnt * odd, eff * cnt * odd)
         n_task = t_cnt.sum(1)  # [T]
         task_all_cz = (t_cz.sum(1) + sh * all_cz) / (n_task + sh)
         resid_cz = (t_cz - t_cnt * task_all_cz[:, None]).sum(0)
         off_cz = (resid_cz + sh * self._price_offset(resid_cz, tot_cnt)) / (tot_cnt + sh)
         prior_eff = two_way_prior(t_cnt, t_eff, float(all_eff)).astype(F32)  # [T, P]
         prior_cz = task_all_cz[:, None] + off_cz[None]
-        # the data-decided prior weight of the records
-        m = F32(record_shrink(t_cnt, t_eff, t_sq, prior_eff, n_params=prior_params(t_cnt)))
+        m = F32(cross_fit_weight([(t_cnt - h_cnt, t_eff - h_eff), (h_cnt, h_eff)]))  # the records' prior weight
         return PairTablesNP(eff=eff, cz=cz, has=(cnt > 0).astype(F32), pair_eff=pair_eff.astype(F32),
                             log_tot=(np.log1p(tot_cnt) / F32(10)).astype(F32),
                             task_eff=((t_eff + m * prior_eff) / (t_cnt + m)).astype(F32),
