@@ -102,14 +102,14 @@ def _command(name: str, args: list[str]) -> list[str]:
 
 
 # the packages whose versions move a fit or a score (unchanged code fits differently under other versions)
-PINNED = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "torch-geometric", "onnxruntime", "tokenizers")
+RECORDED_PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "torch-geometric", "onnxruntime", "tokenizers")
 
 
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in PINNED:
+    for name in RECORDED_PACKAGES:
         try:
             out[name] = version(name)
         except PackageNotFoundError:

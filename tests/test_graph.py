@@ -248,6 +248,7 @@ def test_two_way_prior_adds_skill_on_the_logit_scale():
     much more. The prior carries skill measured on one task to another through the logit, and gives a task
     without runs the overall level and a pair without runs the task's."""
     from graphroute.graph.arrays import two_way_prior
+    from graphroute.graph.schema import SHRINK
 
     level, skill = np.array([3.0, -1.0, 0.0]), np.array([0.0, 2.0, 0.5, 0.0])  # logits: easy, hard, no runs
     true = 1 / (1 + np.exp(-(level[:, None] + skill[None])))
@@ -266,7 +267,15 @@ def test_two_way_prior_adds_skill_on_the_logit_scale():
     # a task without runs: the overall level, each pair's skill added (no runs on either side: the overall mean)
     base = float(s.sum() / n.sum())
     assert abs(prior[2, 3] - base) < 1e-9 and prior[2, 0] < prior[2, 2] < prior[2, 1]
-    assert np.array_equal(prior, two_way_prior(n, s, float(s.sum() / n.sum())))  # deterministic
+    # the optimum of the penalised likelihood: every level's and skill's gradient is zero (pair 3 and task 2 have
+    # no runs, so their logits are the level and the skill alone: b_3 = 0, a_2 = logit(base))
+    logit = np.log(prior / (1 - prior))
+    a = logit[:, 3]
+    b = logit[0] - a[0]
+    lam, b0 = SHRINK * 0.25, np.log(base / (1 - base))
+    resid = s - n * prior
+    assert np.abs(resid.sum(1) - lam * (a - b0)).max() < 1e-6
+    assert np.abs(resid.sum(0) - lam * b).max() < 1e-6
 
 
 def test_cross_fit_weight_trusts_cells_that_differ_beyond_noise():
@@ -287,9 +296,22 @@ def test_cross_fit_weight_trusts_cells_that_differ_beyond_noise():
             out.append((n, rng.binomial(runs, true).astype(float)))
         return out
 
-    noise_only = cross_fit_weight(halves(additive, 10))
+    noise_only = cross_fit_weight([halves(additive, 10)])
     interacting = np.clip(additive + rng.choice([-0.3, 0.3], size=additive.shape), 0.02, 0.98)
-    real = cross_fit_weight(halves(interacting, 200))
+    real = cross_fit_weight([halves(interacting, 200), halves(interacting, 200)])
     assert noise_only > 100 and real < 10
     none = (np.zeros((3, 20)), np.zeros((3, 20)))
-    assert cross_fit_weight([halves(additive, 10)[0], none]) == SHRINK
+    assert cross_fit_weight([[halves(additive, 10)[0], none]]) == SHRINK
+
+
+def test_task_halves_split_every_task_evenly():
+    """The cross-fitting halves take every other query of each task, however the tasks interleave: logs that
+    alternate two tasks must not put each task wholly in one half."""
+    from graphroute.graph.arrays import task_halves
+
+    alternating = np.array([0, 1] * 6)
+    odd = task_halves(alternating)
+    for t in (0, 1):
+        assert odd[alternating == t].sum() == 3
+    assert task_halves(np.array([2, 2, 2, 0])).tolist() == [False, True, False, False]
+    assert task_halves(alternating, bit=1)[alternating == 0].tolist() == [False, False, True, True, False, False]

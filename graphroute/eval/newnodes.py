@@ -29,7 +29,7 @@ from graphroute.errors import ConfigError
 from graphroute.eval.metrics import summarize
 from graphroute.eval.report import new_models_markdown
 from graphroute.eval.splits import DEFAULT_SEEDS, SPLIT_FRACTIONS, split_queries
-from graphroute.selection import SCENARIOS, cost_ranges, normalize_cost, task_bounds
+from graphroute.selection import SCENARIOS, Objective, cost_ranges, rank_candidates
 
 __all__ = ["run_new_models", "new_models_markdown", "DEFAULT_SHOTS", "DEFAULT_HOLDOUT"]
 
@@ -48,13 +48,11 @@ def _scores(router, table: pd.DataFrame, fit_logs: pd.DataFrame, held: Sequence[
     crange = cost_ranges(fit_logs)
     res = summarize(table, pred, crange, score_range=score_range)
     out = {f"reward_{s}": float(res[f"reward_{s}"]) for s in SCENARIOS}
-    lo, hi = task_bounds(crange, pred["task"])
-    cost_term = pd.Series(normalize_cost(pred["cost"].to_numpy(float), lo, hi), index=pred.index)
+    models, agents = sorted(pred["model"].unique()), sorted(pred["agent"].unique())
     for scen, (we, wc) in SCENARIOS.items():  # how often a held-out model wins at this scenario
-        # each query's pick as select() makes it: best score, then lower cost, then model and agent name
-        ranked = pred.assign(_score=we * pred["effect"] - wc * cost_term).sort_values(
-            ["query_id", "_score", "cost", "model", "agent"], ascending=[True, False, True, True, True], kind="stable")
-        best = ranked.drop_duplicates("query_id")
+        # each query's pick as select() makes it (the one ranking kernel: score, then cost, then names)
+        obj = Objective(weights={"effect": we, "cost": wc}).checked(models, agents, has_latency=False)
+        best = rank_candidates(pred, obj, crange).groupby("query_index", sort=False).head(1)
         out[f"held_share_{scen}"] = float(best["model"].isin(held).mean()) if len(held) else 0.0
     return out
 

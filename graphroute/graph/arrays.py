@@ -4,7 +4,9 @@
 `graph.state.GraphState` (which converts to and from it), and computes what routing a query needs:
 the pair tables and pair statistics the decoder reads, the per-query outcome lists for evidence,
 and the cost / latency scales. The arithmetic mirrors ``GraphState``'s torch code operation by
-operation (float32 throughout), so predictions agree within float rounding (tests/test_pair_tables.py).
+operation (float32), except the effect records' prior and its weight, which both call the float64
+numpy functions here (``two_way_prior``, ``record_weight``); predictions agree within float rounding
+(tests/test_pair_tables.py).
 Shapes use N known queries, E outcome edges, T tasks, P candidate pairs, Q target queries, K neighbours.
 """
 
@@ -17,12 +19,14 @@ import numpy as np
 
 from graphroute.graph.schema import MAX_SHRINK, SHRINK
 
-__all__ = ["GraphArrays", "PairTablesNP", "neighbor_weights", "record_shrink", "two_way_prior", "cross_fit_weight"]
+__all__ = ["GraphArrays", "PairTablesNP", "neighbor_weights", "record_shrink", "two_way_prior", "cross_fit_weight",
+           "task_halves", "record_weight"]
 
 F32 = np.float32
 PRIOR_CLIP = 1e-3  # the overall mean effect is clipped to [PRIOR_CLIP, 1 - PRIOR_CLIP] before its logit
-PRIOR_STEPS = 200  # most block Newton rounds of two_way_prior
-PRIOR_MAX_STEP = 4.0  # largest change of one logit per round (damps the first steps from a far start)
+PRIOR_STEPS = 100  # most Newton steps of two_way_prior (it converges in under 10 on the bench logs)
+PRIOR_MAX_STEP = 4.0  # largest change of one logit per step (damps the first steps from a far start)
+CROSS_FIT_SPLITS = 3  # splits of the queries into halves that choose the records' prior weight
 CROSS_FIT_GRID = np.exp(np.linspace(0.0, np.log(MAX_SHRINK), 41))  # prior weights tried: 1 to MAX_SHRINK runs
 
 
@@ -47,52 +51,97 @@ def two_way_prior(t_cnt: np.ndarray, t_sum: np.ndarray, base: float, weight: flo
     so a task without runs gets the overall level and a pair without runs the task's. On the logit scale
     skill adds where probabilities cannot: a pair 0.10 above the rest on a task everyone nearly solves is
     far above them on a hard one (an additive prior on the probability scale put it only 0.10 above).
-    Block Newton steps (tasks, then pairs), to a step below 1e-6 or ``PRIOR_STEPS`` rounds; deterministic.
+    Newton steps on all T + P logits at once (the penalty makes the problem strictly convex; a level and
+    a skill trade off against each other, which one block at a time would follow only slowly), to a step
+    below 1e-9 or ``PRIOR_STEPS`` steps; deterministic.
     """
     n, s = np.asarray(t_cnt, dtype=np.float64), np.asarray(t_sum, dtype=np.float64)
-    b0 = math.log(min(max(base, PRIOR_CLIP), 1 - PRIOR_CLIP) / (1 - min(max(base, PRIOR_CLIP), 1 - PRIOR_CLIP)))
+    n_t, n_p = n.shape
+    clipped = min(max(float(base), PRIOR_CLIP), 1 - PRIOR_CLIP)
+    b0 = math.log(clipped / (1 - clipped))
     lam = weight * 0.25  # pseudo-runs times one run's Fisher information at p = 1/2
-    a, b = np.full(n.shape[0], b0), np.zeros(n.shape[1])
-
-    def p_of() -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(a[:, None] + b[None])))
-
+    theta = np.concatenate([np.full(n_t, b0), np.zeros(n_p)])
+    target = np.concatenate([np.full(n_t, b0), np.zeros(n_p)])
     for _ in range(PRIOR_STEPS):
-        p = p_of()
-        step_a = np.clip(((s - n * p).sum(1) - lam * (a - b0)) / ((n * p * (1 - p)).sum(1) + lam), -PRIOR_MAX_STEP,
-                         PRIOR_MAX_STEP)
-        a = a + step_a
-        p = p_of()
-        step_b = np.clip(((s - n * p).sum(0) - lam * b) / ((n * p * (1 - p)).sum(0) + lam), -PRIOR_MAX_STEP,
-                         PRIOR_MAX_STEP)
-        b = b + step_b
-        if max(float(np.abs(step_a).max(initial=0.0)), float(np.abs(step_b).max(initial=0.0))) < 1e-6:
+        p = 1.0 / (1.0 + np.exp(-(theta[:n_t, None] + theta[None, n_t:])))
+        r, w = s - n * p, n * p * (1 - p)
+        grad = np.concatenate([r.sum(1), r.sum(0)]) - lam * (theta - target)
+        hess = np.zeros((n_t + n_p, n_t + n_p))
+        hess[:n_t, n_t:], hess[n_t:, :n_t] = w, w.T
+        hess[np.diag_indices(n_t + n_p)] = np.concatenate([w.sum(1), w.sum(0)]) + lam
+        step = np.clip(np.linalg.solve(hess, grad), -PRIOR_MAX_STEP, PRIOR_MAX_STEP)
+        theta = theta + step
+        if float(np.abs(step).max(initial=0.0)) < 1e-9:
             break
-    return p_of()
+    return 1.0 / (1.0 + np.exp(-(theta[:n_t, None] + theta[None, n_t:])))
 
 
-def cross_fit_weight(halves: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    """The prior weight m (in runs) of the (task, pair) effect records, chosen by cross-fitting: the two halves
-    of the queries (``halves``: each half's [T, P] runs and effect sums) each build records with their own
-    ``two_way_prior`` for every m on ``CROSS_FIT_GRID``, and m is the one whose records predict the other
-    half's cell means best (squared error weighted by the other half's runs, summed both ways).
+def task_halves(query_task: np.ndarray, bit: int = 0) -> np.ndarray:
+    """[N] bool: one half of a split ``record_weight`` cross-fits: the queries whose rank within their task
+    (in graph order) has this bit set (bit 0: every other query; bit 1: every other pair of queries; ...),
+    so that each task is split evenly however its queries interleave with other tasks'."""
+    qt = np.asarray(query_task, dtype=np.int64)
+    order = np.argsort(qt, kind="stable")
+    sorted_t = qt[order]
+    first = np.searchsorted(sorted_t, sorted_t, side="left")  # where each query's task starts in the order
+    rank = np.empty(len(qt), dtype=np.int64)
+    rank[order] = np.arange(len(qt)) - first
+    return (rank >> bit) % 2 == 1
+
+
+def record_weight(eff: np.ndarray, cnt: np.ndarray, query_task: np.ndarray, n_tasks: int) -> float:
+    """The prior weight of the (task, pair) effect records for outcome matrices ``eff`` / ``cnt`` [N, P] (mean
+    effect and runs per (query, pair)) of queries in tasks ``query_task`` [N]: ``cross_fit_weight`` over
+    ``CROSS_FIT_SPLITS`` splits into ``task_halves`` (their errors summed: one split's choice moves by a grid
+    step or more with the split), in float64; the torch and the numpy pair tables call this one function."""
+    c = np.asarray(cnt, dtype=np.float64)
+    x = np.asarray(eff, dtype=np.float64) * c
+    qt = np.asarray(query_task, dtype=np.int64)
+    splits = []
+    for bit in range(CROSS_FIT_SPLITS):
+        odd = task_halves(qt, bit)
+        splits.append([(_task_sums(c[part], qt[part], n_tasks), _task_sums(x[part], qt[part], n_tasks))
+                       for part in (~odd, odd)])
+    return cross_fit_weight(splits)
+
+
+def _task_sums(mat: np.ndarray, query_task: np.ndarray, n_tasks: int) -> np.ndarray:
+    """[T, P] the rows of ``mat`` [N, P] summed per task (one sorted pass)."""
+    out = np.zeros((n_tasks, mat.shape[1]))
+    if not len(query_task):
+        return out
+    order = np.argsort(query_task, kind="stable")
+    tasks, starts = np.unique(query_task[order], return_index=True)
+    out[tasks] = np.add.reduceat(mat[order], starts, axis=0)
+    return out
+
+
+def cross_fit_weight(splits: list[list[tuple[np.ndarray, np.ndarray]]]) -> float:
+    """The prior weight m (in runs) of the (task, pair) effect records, chosen by cross-fitting: in each split
+    of the queries into two halves (each half's [T, P] runs and effect sums), each half builds records with its
+    own ``two_way_prior`` for every m on ``CROSS_FIT_GRID``, and m is the one whose records predict the other
+    half's cell means best (squared error weighted by the other half's runs, summed both ways and over splits).
 
     Where the cells differ from the prior by more than the noise of a cell's mean, a small m wins (the cells
     keep their own runs); where they differ only by noise (few runs per cell, as in logs that keep one or two
-    outcomes per query), a large one (the records lean on the prior). No cell with runs in both halves: SHRINK.
+    outcomes per query), a large one (the records lean on the prior). No cell with runs in both halves of any
+    split: SHRINK.
     """
-    (na, sa), (nb, sb) = ((np.asarray(n, dtype=np.float64), np.asarray(x, dtype=np.float64)) for n, x in halves)
-    both = (na > 0) & (nb > 0)
-    if not both.any():
-        return SHRINK
     err = np.zeros(len(CROSS_FIT_GRID))
-    for (n1, s1), (n2, s2) in (((na, sa), (nb, sb)), ((nb, sb), (na, sa))):
-        prior = two_way_prior(n1, s1, float(s1.sum() / max(n1.sum(), 1.0)))
-        w, target = n2[both], (s2 / np.maximum(n2, 1.0))[both]
-        n1b, s1b, pb = n1[both], s1[both], prior[both]
-        for j, m in enumerate(CROSS_FIT_GRID):
-            err[j] += float(np.sum(w * ((s1b + m * pb) / (n1b + m) - target) ** 2))
-    return float(CROSS_FIT_GRID[int(np.argmin(err))])
+    scored = False
+    for halves in splits:
+        (na, sa), (nb, sb) = ((np.asarray(n, dtype=np.float64), np.asarray(x, dtype=np.float64)) for n, x in halves)
+        both = (na > 0) & (nb > 0)
+        if not both.any():
+            continue
+        scored = True
+        for (n1, s1), (n2, s2) in (((na, sa), (nb, sb)), ((nb, sb), (na, sa))):
+            prior = two_way_prior(n1, s1, float(s1.sum() / max(n1.sum(), 1.0)))
+            w, target = n2[both], (s2 / np.maximum(n2, 1.0))[both]
+            n1b, s1b, pb = n1[both], s1[both], prior[both]
+            for j, m in enumerate(CROSS_FIT_GRID):
+                err[j] += float(np.sum(w * ((s1b + m * pb) / (n1b + m) - target) ** 2))
+    return float(CROSS_FIT_GRID[int(np.argmin(err))]) if scored else SHRINK
 
 
 def record_shrink(t_cnt: np.ndarray, t_sum: np.ndarray, t_sq: np.ndarray, prior: np.ndarray,
@@ -216,15 +265,13 @@ class GraphArrays:
         sh = F32(SHRINK)
         pair_eff = (tot_eff + sh * all_eff) / (tot_cnt + sh)
         t_cnt, t_eff, t_cz = self._per_task(cnt, eff * cnt, cz * cnt)  # [T, P] each
-        odd = (np.arange(cnt.shape[0]) % 2 == 1)[:, None]  # the two halves of the queries for the records' weight
-        h_cnt, h_eff = self._per_task(cnt * odd, eff * cnt * odd)
         n_task = t_cnt.sum(1)  # [T]
         task_all_cz = (t_cz.sum(1) + sh * all_cz) / (n_task + sh)
         resid_cz = (t_cz - t_cnt * task_all_cz[:, None]).sum(0)
         off_cz = (resid_cz + sh * self._price_offset(resid_cz, tot_cnt)) / (tot_cnt + sh)
         prior_eff = two_way_prior(t_cnt, t_eff, float(all_eff)).astype(F32)  # [T, P]
         prior_cz = task_all_cz[:, None] + off_cz[None]
-        m = F32(cross_fit_weight([(t_cnt - h_cnt, t_eff - h_eff), (h_cnt, h_eff)]))  # the records' prior weight
+        m = F32(record_weight(eff, cnt, self.query_task, len(self.task_names)))  # the records' prior weight
         return PairTablesNP(eff=eff, cz=cz, has=(cnt > 0).astype(F32), pair_eff=pair_eff.astype(F32),
                             log_tot=(np.log1p(tot_cnt) / F32(10)).astype(F32),
                             task_eff=((t_eff + m * prior_eff) / (t_cnt + m)).astype(F32),

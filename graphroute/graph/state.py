@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from graphroute.graph.arrays import GraphArrays, cross_fit_weight, two_way_prior
+from graphroute.graph.arrays import GraphArrays, record_weight, two_way_prior
 from graphroute.graph.index import top_k_neighbors
 from graphroute.graph.schema import EDGE_DIMS, EDGE_TYPES, PAIR_FEATURES, SHRINK, model_numeric
 
@@ -237,9 +237,6 @@ class GraphState:
         t_cnt = torch.zeros(n_t, n_p).index_add_(0, self.query_task, cnt)
         t_eff = torch.zeros(n_t, n_p).index_add_(0, self.query_task, eff * cnt)
         t_cz = torch.zeros(n_t, n_p).index_add_(0, self.query_task, cz * cnt)
-        odd = (torch.arange(cnt.shape[0]) % 2 == 1).float()[:, None]  # the two halves of the queries
-        h_cnt = torch.zeros(n_t, n_p).index_add_(0, self.query_task, cnt * odd)
-        h_eff = torch.zeros(n_t, n_p).index_add_(0, self.query_task, eff * cnt * odd)
         n_task = t_cnt.sum(1)  # [T]
         task_all_cz = (t_cz.sum(1) + SHRINK * all_cz) / (n_task + SHRINK)
         resid_cz = (t_cz - t_cnt * task_all_cz[:, None]).sum(0)  # [P]
@@ -247,8 +244,7 @@ class GraphState:
         tc, te = t_cnt.numpy(), t_eff.numpy()
         prior_eff = torch.from_numpy(two_way_prior(tc, te, float(all_eff)).astype(np.float32))  # [T, P]
         prior_cz = task_all_cz[:, None] + off_cz[None]
-        hc, he = h_cnt.numpy(), h_eff.numpy()
-        m = cross_fit_weight([(tc - hc, te - he), (hc, he)])  # the records' prior weight, decided by the data
+        m = record_weight(eff.numpy(), cnt.numpy(), self.query_task.numpy(), n_t)  # the records' prior weight
         task_eff = (t_eff + m * prior_eff) / (t_cnt + m)  # [T, P]
         task_cz = (t_cz + SHRINK * prior_cz) / (t_cnt + SHRINK)
         return PairTables(eff=eff, cz=cz, has=has, pair_eff=pair_eff, tot_cnt=tot_cnt, task_eff=task_eff,
