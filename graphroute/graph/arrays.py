@@ -97,11 +97,14 @@ def record_weight(eff: np.ndarray, cnt: np.ndarray, query_task: np.ndarray, n_ta
     c = np.asarray(cnt, dtype=np.float64)
     x = np.asarray(eff, dtype=np.float64) * c
     qt = np.asarray(query_task, dtype=np.int64)
+    n_groups = 1 << CROSS_FIT_SPLITS  # queries grouped by task and rank mod 2**splits: one pass over the rows
+    rank = sum(task_halves(qt, bit).astype(np.int64) << bit for bit in range(CROSS_FIT_SPLITS))
+    group_c = _task_sums(c, qt * n_groups + rank, n_tasks * n_groups).reshape(n_tasks, n_groups, -1)
+    group_x = _task_sums(x, qt * n_groups + rank, n_tasks * n_groups).reshape(n_tasks, n_groups, -1)
     splits = []
     for bit in range(CROSS_FIT_SPLITS):
-        odd = task_halves(qt, bit)
-        splits.append([(_task_sums(c[part], qt[part], n_tasks), _task_sums(x[part], qt[part], n_tasks))
-                       for part in (~odd, odd)])
+        odd = (np.arange(n_groups) >> bit) % 2 == 1
+        splits.append([(group_c[:, part].sum(1), group_x[:, part].sum(1)) for part in (~odd, odd)])
     return cross_fit_weight(splits)
 
 
