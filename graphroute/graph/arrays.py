@@ -60,8 +60,8 @@ def two_way_prior(t_cnt: np.ndarray, t_sum: np.ndarray, base: float, weight: flo
     clipped = min(max(float(base), PRIOR_CLIP), 1 - PRIOR_CLIP)
     b0 = math.log(clipped / (1 - clipped))
     lam = weight * 0.25  # pseudo-runs times one run's Fisher information at p = 1/2
-    theta = np.concatenate([np.full(n_t, b0), np.zeros(n_p)])
-    target = np.concatenate([np.full(n_t, b0), np.zeros(n_p)])
+    target = np.concatenate([np.full(n_t, b0), np.zeros(n_p)])  # where the pseudo-runs pull; also the start
+    theta = target.copy()
     for _ in range(PRIOR_STEPS):
         p = 1.0 / (1.0 + np.exp(-(theta[:n_t, None] + theta[None, n_t:])))
         r, w = s - n * p, n * p * (1 - p)
@@ -80,13 +80,18 @@ def task_halves(query_task: np.ndarray, bit: int = 0) -> np.ndarray:
     """[N] bool: one half of a split ``record_weight`` cross-fits: the queries whose rank within their task
     (in graph order) has this bit set (bit 0: every other query; bit 1: every other pair of queries; ...),
     so that each task is split evenly however its queries interleave with other tasks'."""
+    return (_task_rank(query_task) >> bit) % 2 == 1
+
+
+def _task_rank(query_task: np.ndarray) -> np.ndarray:
+    """[N] each query's position among the queries of its task, in graph order."""
     qt = np.asarray(query_task, dtype=np.int64)
     order = np.argsort(qt, kind="stable")
     sorted_t = qt[order]
     first = np.searchsorted(sorted_t, sorted_t, side="left")  # where each query's task starts in the order
     rank = np.empty(len(qt), dtype=np.int64)
     rank[order] = np.arange(len(qt)) - first
-    return (rank >> bit) % 2 == 1
+    return rank
 
 
 def record_weight(eff: np.ndarray, cnt: np.ndarray, query_task: np.ndarray, n_tasks: int) -> float:
@@ -95,16 +100,15 @@ def record_weight(eff: np.ndarray, cnt: np.ndarray, query_task: np.ndarray, n_ta
     ``CROSS_FIT_SPLITS`` splits into ``task_halves`` (their errors summed: one split's choice moves by a grid
     step or more with the split), in float64; the torch and the numpy pair tables call this one function."""
     c = np.asarray(cnt, dtype=np.float64)
-    x = np.asarray(eff, dtype=np.float64) * c
     qt = np.asarray(query_task, dtype=np.int64)
-    n_groups = 1 << CROSS_FIT_SPLITS  # queries grouped by task and rank mod 2**splits: one pass over the rows
-    rank = sum(task_halves(qt, bit).astype(np.int64) << bit for bit in range(CROSS_FIT_SPLITS))
-    group_c = _task_sums(c, qt * n_groups + rank, n_tasks * n_groups).reshape(n_tasks, n_groups, -1)
-    group_x = _task_sums(x, qt * n_groups + rank, n_tasks * n_groups).reshape(n_tasks, n_groups, -1)
+    n_groups, n_p = 1 << CROSS_FIT_SPLITS, c.shape[1]  # queries grouped by task and rank mod 2**splits
+    group = qt * n_groups + _task_rank(qt) % n_groups
+    sums = _task_sums(np.hstack([c, np.asarray(eff, dtype=np.float64) * c]), group, n_tasks * n_groups)
+    sums = sums.reshape(n_tasks, n_groups, 2 * n_p)  # runs, then effect sums, per (task, group, pair)
     splits = []
     for bit in range(CROSS_FIT_SPLITS):
         odd = (np.arange(n_groups) >> bit) % 2 == 1
-        splits.append([(group_c[:, part].sum(1), group_x[:, part].sum(1)) for part in (~odd, odd)])
+        splits.append([(sums[:, part, :n_p].sum(1), sums[:, part, n_p:].sum(1)) for part in (~odd, odd)])
     return cross_fit_weight(splits)
 
 
@@ -142,8 +146,8 @@ def cross_fit_weight(splits: list[list[tuple[np.ndarray, np.ndarray]]]) -> float
             prior = two_way_prior(n1, s1, float(s1.sum() / max(n1.sum(), 1.0)))
             w, target = n2[both], (s2 / np.maximum(n2, 1.0))[both]
             n1b, s1b, pb = n1[both], s1[both], prior[both]
-            for j, m in enumerate(CROSS_FIT_GRID):
-                err[j] += float(np.sum(w * ((s1b + m * pb) / (n1b + m) - target) ** 2))
+            m = CROSS_FIT_GRID[:, None]
+            err += np.sum(w * ((s1b + m * pb) / (n1b + m) - target) ** 2, axis=1)
     return float(CROSS_FIT_GRID[int(np.argmin(err))]) if scored else SHRINK
 
 
