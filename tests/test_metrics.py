@@ -11,6 +11,7 @@ import pytest
 
 from graphroute.errors import ConfigError, LogsError
 from graphroute.eval.metrics import (
+    N_LAMBDAS,
     SCENARIOS,
     aiq,
     apgr,
@@ -288,14 +289,32 @@ def test_sweep_by_hand(table):
 
 
 def test_lambda_grid_reaches_the_cheapest(table):
-    # largest useful λ: q1 b over c gains 1 effect for 1 cost -> 1; smallest: a over c, 1 for 4 -> 0.25
+    # ratios over the cheapest c: q1 a 1/4, q1 b 1/1, q2 a 1/4 (q3's cheapest is also its best).
+    # The picks change at λ = 1/4 (q2 a -> c) and λ = 1 (q1 b -> c): three operating points.
     grid = lambda_grid(table, table, n=9)
-    assert len(grid) == 9 and grid[0] == 0.0
-    assert grid[1] == pytest.approx(0.25) and grid[-1] == pytest.approx(1.0)
+    assert grid[0] == 0.0 and grid[-1] == pytest.approx(1.0) and len(grid) <= 9
     assert (np.diff(grid) > 0).all()
     s = sweep(table, table, grid)
     assert s["cost"].iloc[-1] == 0.0  # at the top of the grid every query gets its cheapest candidate
-    assert len(sweep(table, table)) == 40  # the default grid
+    assert sorted(set(s["cost"].round(12))) == pytest.approx([0.0, 1 / 3, 5 / 3])  # every operating point
+    assert len(sweep(table, table)) <= N_LAMBDAS  # the default grid
+
+
+def test_lambda_grid_spreads_points_along_the_path():
+    # One query gains 1 for a 1e-6 cost (ratio 1e6); forty others gain 1 for costs 1..40 (ratios 1/40..1).
+    # λs spaced by scale alone crowd above 1 where only the first query is left to switch; the grid
+    # must instead land on many of the forty intermediate operating points.
+    rows = [("q0", "a", 1.0, 1e-6), ("q0", "c", 0.0, 0.0)]
+    for i in range(1, 41):
+        rows += [(f"q{i}", "a", 1.0, float(i)), (f"q{i}", "c", 0.0, 0.0)]
+    t = _table(rows)
+    grid = lambda_grid(t, t, n=20)
+    s = sweep(t, t, grid)
+    costs = s["cost"].to_numpy()
+    assert costs[0] == pytest.approx(t.loc[t["model"] == "a", "cost"].mean()) and costs[-1] == 0.0
+    inner = np.unique(costs[(costs > 0) & (costs < costs[0])].round(9))
+    assert len(inner) >= 15  # operating points between the two ends, not just the ends
+    assert np.diff(inner).max() < 0.2 * costs[0]  # and no gap over a fifth of the range
 
 
 def test_sweep_skips_unlogged_candidates_and_needs_every_query(table):

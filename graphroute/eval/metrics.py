@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from graphroute.errors import ConfigError, LogsError
-from graphroute.eval.curves import (APGR_POINTS, LAMBDA_DECADES, MATCH_TOLERANCE, N_LAMBDAS, aiq, apgr,
+from graphroute.eval.curves import (APGR_POINTS, LAMBDA_CANDIDATES, MATCH_TOLERANCE, N_LAMBDAS, aiq, apgr,
                                     cost_to_match, cpt, lambda_grid, pareto_hull, pgr_curve, sweep, _sweep)
 from graphroute.eval.outcomes import (_argmax, _check_numbers, _choice_index, _choices_frame, _Outcomes, _pair,
                                       _minmax_per_task, _predicted, _require_columns, _with_defaults, quality_cost,
@@ -58,7 +58,7 @@ __all__ = [
     "cost_to_match",
     "summarize",
     "split_queries",
-    "SPLIT_FRACTIONS", "APGR_POINTS", "MATCH_TOLERANCE", "N_LAMBDAS", "LAMBDA_DECADES",
+    "SPLIT_FRACTIONS", "APGR_POINTS", "MATCH_TOLERANCE", "N_LAMBDAS", "LAMBDA_CANDIDATES",
 ]
 
 
