@@ -11,6 +11,7 @@ task shares, and strip any learned prefix from a query before it is embedded.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 __all__ = ["learn_prefixes", "strip_prefixes", "valid_unicode", "tfidf_vectorizer", "TfidfRows"]
@@ -108,11 +109,8 @@ class TfidfRows:
         vocab, idf = self._vocabulary, self._idf
         indptr, indices, counts = [0], [], []
         for text in texts:
-            row: dict[int, int] = {}
-            for term in self._analyze(text):
-                j = vocab.get(term)
-                if j is not None:
-                    row[j] = row.get(j, 0) + 1
+            # Counter counts in C; only each distinct term is then looked up (a term has one column)
+            row = {vocab[t]: n for t, n in Counter(self._analyze(text)).items() if t in vocab}
             cols = sorted(row)
             indices.extend(cols)
             counts.extend(row[j] for j in cols)
