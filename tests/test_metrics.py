@@ -289,15 +289,46 @@ def test_sweep_by_hand(table):
 
 
 def test_lambda_grid_reaches_the_cheapest(table):
-    # ratios over the cheapest c: q1 a 1/4, q1 b 1/1, q2 a 1/4 (q3's cheapest is also its best).
-    # The picks change at λ = 1/4 (q2 a -> c) and λ = 1 (q1 b -> c): three operating points.
+    # At λ = 0: q1 b (a ties, dearer), q2 a, q3 c (its cheapest is also its best). The picks change
+    # at λ = 1/4 (q2 a -> c, 1 effect for 4 cost) and λ = 1 (q1 b -> c): three operating points.
+    # The grid holds one λ inside each stretch between switches: 0, the middle of (1/4, 1), then 2 × 1.
     grid = lambda_grid(table, table, n=9)
-    assert grid[0] == 0.0 and grid[-1] == pytest.approx(1.0) and len(grid) <= 9
-    assert (np.diff(grid) > 0).all()
+    assert grid.tolist() == pytest.approx([0.0, 0.625, 2.0])
+    assert lambda_grid(table, table, n=2).tolist() == pytest.approx([0.0, 2.0])  # the two ends
+    assert lambda_grid(table, table, n=1).tolist() == [0.0]
     s = sweep(table, table, grid)
     assert s["cost"].iloc[-1] == 0.0  # at the top of the grid every query gets its cheapest candidate
     assert sorted(set(s["cost"].round(12))) == pytest.approx([0.0, 1 / 3, 5 / 3])  # every operating point
     assert len(sweep(table, table)) <= N_LAMBDAS  # the default grid
+
+
+def test_lambda_grid_gives_n_lambdas_when_the_path_has_more_points():
+    # Three models with random predictions: hundreds of distinct operating points, so exactly n λs,
+    # each a different point, the last one the all-cheapest pick.
+    rng = np.random.default_rng(0)
+    rows = []
+    for q in range(300):
+        for m, base in (("a", 3.0), ("b", 1.0), ("c", 0.1)):
+            rows.append((f"q{q}", m, float(rng.random()), base * float(rng.uniform(0.5, 1.5))))
+    t = _table(rows)
+    for n in (3, 17, 80):
+        grid = lambda_grid(t, t, n=n)
+        assert len(grid) == n and grid[0] == 0.0 and (np.diff(grid) > 0).all()
+        s = sweep(t, t, grid)
+        assert len(set(zip(s["cost"].round(12), s["effect"].round(12)))) == n
+        cheapest = t.loc[t.groupby("query_id")["cost"].idxmin(), "cost"].mean()
+        assert s["cost"].iloc[-1] == pytest.approx(cheapest)
+    # with room for every point, the grid visits every operating point any λ reaches
+    every = sweep(t, t, lambda_grid(t, t, n=10**6))
+    seen = set(zip(every["cost"].round(12), every["effect"].round(12)))
+    brute = sweep(t, t, np.concatenate([[0.0], np.geomspace(1e-4, 1e4, 20_000)]))
+    assert set(zip(brute["cost"].round(12), brute["effect"].round(12))) <= seen
+    assert len(seen) == len(every) > 80
+    # summarize's AIQ is the exact sweep's: the same as on a grid that visits every point, and at
+    # least the default grid's (the hull of a subset of the points lies below)
+    exact = summarize(t, t, {"t": (0.0, 4.5)})["aiq"]
+    assert exact == pytest.approx(summarize(t, t, {"t": (0.0, 4.5)}, lambdas=lambda_grid(t, t, n=10**6))["aiq"])
+    assert exact >= summarize(t, t, {"t": (0.0, 4.5)}, lambdas=lambda_grid(t, t))["aiq"] - 1e-12
 
 
 def test_lambda_grid_spreads_points_along_the_path():

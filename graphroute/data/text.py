@@ -109,8 +109,8 @@ class TfidfRows:
         vocab, idf = self._vocabulary, self._idf
         indptr, indices, counts = [0], [], []
         for text in texts:
-            # Counter counts in C; only each distinct term is then looked up (a term has one column)
-            row = {vocab[t]: n for t, n in Counter(self._analyze(text)).items() if t in vocab}
+            # Counter counts in C; each distinct term is then looked up once (no two terms share a column)
+            row = {j: n for t, n in Counter(self._analyze(text)).items() if (j := vocab.get(t)) is not None}
             cols = sorted(row)
             indices.extend(cols)
             counts.extend(row[j] for j in cols)

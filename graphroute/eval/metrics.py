@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from graphroute.errors import ConfigError, LogsError
-from graphroute.eval.curves import (APGR_POINTS, LAMBDA_CANDIDATES, MATCH_TOLERANCE, N_LAMBDAS, aiq, apgr,
-                                    cost_to_match, cpt, lambda_grid, pareto_hull, pgr_curve, sweep, _sweep)
+from graphroute.eval.curves import (APGR_POINTS, MATCH_TOLERANCE, N_LAMBDAS, aiq, apgr,
+                                    cost_to_match, cpt, lambda_grid, pareto_hull, pgr_curve, sweep, _paths, _sweep)
 from graphroute.eval.outcomes import (_argmax, _check_numbers, _choice_index, _choices_frame, _Outcomes, _pair,
                                       _minmax_per_task, _predicted, _require_columns, _with_defaults, quality_cost,
                                       single_choices)
@@ -58,7 +58,7 @@ __all__ = [
     "cost_to_match",
     "summarize",
     "split_queries",
-    "SPLIT_FRACTIONS", "APGR_POINTS", "MATCH_TOLERANCE", "N_LAMBDAS", "LAMBDA_CANDIDATES",
+    "SPLIT_FRACTIONS", "APGR_POINTS", "MATCH_TOLERANCE", "N_LAMBDAS",
 ]
 
 
@@ -206,8 +206,9 @@ def summarize(table: pd.DataFrame, predictions: pd.DataFrame, cost_range: Mappin
       missing there falls back to the '*' entry if present, as made by ``selection.cost_ranges``); the
       choice is then scored with ``reward`` on `table` (cost_norm over `score_range` when given, else
       over the table's own rows).
-    - ``aiq`` of the router's ``sweep`` (λ grid `lambdas`, default ``lambda_grid``), with c_max =
-      `max_cost` or, by default, the mean over queries of the dearest logged candidate's cost (the
+    - ``aiq`` of the router's λ sweep: by default its every operating point (the exact sweep, from
+      the λs at which each query's pick changes; ``curves._paths``), or ``sweep`` on the grid
+      `lambdas` when given. c_max = `max_cost` or, by default, the mean over queries of the dearest logged candidate's cost (the
       most any policy can spend on `table`): a ceiling shared by every router evaluated on the same
       table, so their AIQs compare.
     - ``cost_to_match``: cost of the cheapest swept point matching `reference` (default: the single
@@ -225,7 +226,11 @@ def summarize(table: pd.DataFrame, predictions: pd.DataFrame, cost_range: Mappin
     for name, (w_e, w_c) in SCENARIOS.items():
         k = _argmax(w_e * e - w_c * cn_hat, c, mask)
         result[f"reward_{name}"] = float(np.mean(w_e * out.effect[rows, k] - w_c * out.cost_norm[rows, k]))
-    points = _sweep(out, e, c, mask, lambdas)
+    if lambdas is None:  # every operating point of the sweep, from its switches: no grid to miss one
+        _, (cost, effect) = _paths(e, c, mask, out.cost, out.effect)
+        points = np.stack([cost, effect], axis=1)
+    else:
+        points = _sweep(out, e, c, mask, lambdas)
     if max_cost is None:  # no policy restricted to logged pairs can cost more than this
         max_cost = float(np.mean(np.nanmax(np.where(out.present, out.cost, np.nan), axis=1)))
     result["aiq"] = aiq(points, max_cost=max_cost)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from graphroute.data.logs import aggregate_runs
 from graphroute.errors import ConfigError
-from graphroute.eval.metrics import lambda_grid, oracle_choices, reward, summarize
+from graphroute.eval.metrics import oracle_choices, reward, summarize
 from graphroute.eval.splits import SPLIT_FRACTIONS, split_queries
 from graphroute.selection import SCENARIOS, cost_ranges
 
@@ -89,7 +89,7 @@ def validation_score(logs: pd.DataFrame, params: dict[str, Any], seeds: Sequence
         pred["query_id"] = q["query_id"].to_numpy()[pred["query_index"].to_numpy()]
         # scored as the bench scores: cost_norm over each task's range in every split the tuner sees
         seen = cost_ranges(agg[agg["query_id"].isin(np.concatenate([train_ids, val_ids]))])
-        res = summarize(val, pred, cost_ranges(train), lambdas=lambda_grid(pred, val), score_range=seen)
+        res = summarize(val, pred, cost_ranges(train), score_range=seen)
         for scen, w in SCENARIOS.items():
             r = float(res[f"reward_{scen}"])
             per[f"reward_{scen}"].append(r)
