@@ -14,7 +14,7 @@ import pandas as pd
 
 import graphroute as gr
 from graphroute.data.datasets import prefixed
-from graphroute.eval.metrics import lambda_grid, quality_cost, single_choices, split_queries, summarize, sweep
+from graphroute.eval.metrics import quality_cost, single_choices, split_queries, summarize, sweep
 from graphroute.routers.default import default_router_path
 
 __all__ = ["open_router", "describe", "node_key", "candidates_table", "evidence_table", "read_runs_csv",
@@ -129,8 +129,7 @@ def pareto(router: gr.Router, logs: pd.DataFrame) -> dict:
     tasks = [t if t in router.graph_.task_names else None for t in queries["task"]]
     pred = router.predict(queries["query"].tolist(), tasks=tasks)
     pred["query_id"] = queries["query_id"].to_numpy()[pred["query_index"].to_numpy()]
-    lambdas = lambda_grid(pred, table)
-    points = sweep(pred, table, lambdas)
+    points = sweep(pred, table)  # on the default grid
     summary = summarize(table, pred, router.cost_range_)  # AIQ from the exact sweep, as the bench scores it
     singles = []
     n_q = len(queries)

@@ -39,7 +39,7 @@ import pandas as pd
 from graphroute.data.logs import DEFAULT_AGENT, aggregate_runs, validate_logs
 from graphroute.embed import DEFAULT_EMBEDDER
 from graphroute.errors import ConfigError
-from graphroute.eval.metrics import apgr, cpt, lambda_grid, reward, rewards, single_choices, summarize, sweep
+from graphroute.eval.metrics import apgr, cpt, reward, rewards, single_choices, summarize, sweep
 from graphroute.eval.report import json_default, markdown_table, mean_std, pareto_plot, rank_summary
 from graphroute.eval.splits import DEFAULT_SEEDS, SPLIT_FRACTIONS, keep_observed, split_queries
 from graphroute.routers.base import BaseRouter
@@ -280,7 +280,7 @@ def _run_router(rname: str, split: _Split, embedder: str, params: dict | None, c
     res = summarize(split.table, pred, split.srange if rname == "oracle" else split.crange, score_range=split.srange)
     row.update({k: res[k] for k in METRIC_COLUMNS})
     row["cost_to_match"] = np.nan if res["cost_to_match"] is None else res["cost_to_match"]
-    sw = sweep(pred, split.table, lambda_grid(pred, split.table))
+    sw = sweep(pred, split.table)
     if len(pairs) == 2:
         row.update(_two_model_metrics(split.table, pred, pairs))
     return row, [{"router": rname, "seed": split.seed, **rec} for rec in sw.to_dict(orient="records")]

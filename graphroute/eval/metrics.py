@@ -208,9 +208,9 @@ def summarize(table: pd.DataFrame, predictions: pd.DataFrame, cost_range: Mappin
       over the table's own rows).
     - ``aiq`` of the router's λ sweep: by default its every operating point (the exact sweep, from
       the λs at which each query's pick changes; ``curves._paths``), or ``sweep`` on the grid
-      `lambdas` when given. c_max = `max_cost` or, by default, the mean over queries of the dearest logged candidate's cost (the
-      most any policy can spend on `table`): a ceiling shared by every router evaluated on the same
-      table, so their AIQs compare.
+      `lambdas` when given. c_max = `max_cost` or, by default, the mean over queries of the dearest
+      logged candidate's cost (the most any policy can spend on `table`): a ceiling shared by every
+      router evaluated on the same table, so their AIQs compare.
     - ``cost_to_match``: cost of the cheapest swept point matching `reference` (default: the single
       candidate with the best effect on `table`, a yardstick rather than a competitor, so picking it
       on test rows is fair), as a fraction of its cost; None when never reached.
