@@ -118,7 +118,7 @@ def test_version_1_router_still_loads(router: gr.Router, saved: Path, tmp_path: 
     (d / "nodes_0.safetensors").unlink()
     edit_config(d, lambda c: (c.update(format_version=1), c.pop("index")))
     pd.testing.assert_frame_equal(predictions(gr.load(d)), predictions(router), check_exact=False, rtol=1e-6)
-    assert router_mod.FORMAT_VERSION == 3
+    assert router_mod.FORMAT_VERSION == 4
 
 
 # ------------------------------------------------------------------------------ interrupted saves
@@ -218,7 +218,7 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
                                ("graph.safetensors", "recorded hash")),
     "corrupted config": (lambda d: flip_byte(d / "config.json", 0.5), ("config.json", "recorded hash")),
     "version mismatch": (lambda d: edit_config(d, lambda c: c.update(format_version=99)),
-                         ("version 99", "reads 'graphroute-router' version 3 (and 1, 2)", "Re-save it")),
+                         ("version 99", "reads 'graphroute-router' version 4 (and 1, 2, 3)", "Re-save it")),
     "format mismatch": (lambda d: edit_config(d, lambda c: c.update(format="sklearn-pickle")),
                         ("'sklearn-pickle'", "Re-save it")),
     "missing weights file": (lambda d: (d / "net_0.safetensors").unlink(),

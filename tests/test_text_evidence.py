@@ -198,3 +198,52 @@ def test_without_slices_every_array_of_the_pair():
     assert b.rec.shape[1] == b.ridge.shape[1] == b.resid.shape[2] == b.form_b.shape[1] == 2
     kept = [j for j, p in enumerate(gr.Router(**FAST).fit(three).text_evidence_.tasks[task].pairs) if p[0] != "m-mid"]
     np.testing.assert_allclose(ev.delta(["algebra item k"]), before[task][:, :, kept])
+
+
+def _meaning_only(n: int, seed: int) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(texts, embeddings, effect, cost): texts of filler words only; the first embedding coordinate (±1
+    plus noise) says which of two equally priced models solves the query (85 % vs 15 %)."""
+    rng = np.random.default_rng(seed)
+    side = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    emb = rng.normal(0.0, 0.3, size=(n, 8))
+    emb[:, 0] += side
+    p = np.where(side[:, None] > 0, [0.85, 0.15], [0.15, 0.85])
+    e = (rng.random((n, 2)) < p).astype(float)
+    texts = [" ".join(rng.choice(FILLER, size=5)) + f" item {seed}-{q}" for q in range(n)]
+    return texts, emb, e, np.full(e.shape, 0.001)
+
+
+def test_the_embedding_base_reads_what_the_words_do_not():
+    texts, emb, e, c = _meaning_only(240, 0)
+    args = (texts, np.zeros(len(texts), dtype=np.int64), ["mixed"], e, c, [("m-a", "direct"), ("m-b", "direct")])
+    assert not TextEvidence.fit(*args, seed=0)  # the words carry nothing: shut
+    ev = TextEvidence.fit(*args, seed=0, emb=emb)
+    assert list(ev.summary()) == ["mixed"] and ev.summary()["mixed"] > 0
+    t2, emb2, e2, _ = _meaning_only(100, 1)
+    (task,) = ev.tasks.values()
+    d = task.delta(t2, emb2)[0]  # [Q, 2] effect shifts
+    truth = np.where(emb2[:, 0] > 0, 0, 1)
+    assert (d.argmax(1) == truth).mean() > 0.9
+    np.testing.assert_array_equal(task.delta(t2)[0], task.delta(t2, np.tile(task.bases.emb_mu, (len(t2), 1)))[0])
+
+
+def test_evidence_saved_before_the_embedding_base_still_loads():
+    texts, emb, e, c = _meaning_only(240, 0)
+    base = TextEvidence.fit(texts, np.zeros(len(texts), dtype=np.int64), ["mixed"], e, c,
+                            [("m-a", "direct"), ("m-b", "direct")], seed=0, emb=emb)
+    meta, arrays = base.to_parts()
+    old = {k: (v[:, :-1] if k.endswith(".weights") else v) for k, v in arrays.items()
+           if k.split(".", 1)[1] not in ("emb_mu", "emb", "emb_b")}
+    loaded = TextEvidence.from_parts(meta, old)
+    (task,) = loaded.tasks.values()
+    assert task.weights.shape == (2, 4) and (task.weights[:, 3] == 0).all() and task.bases.emb_mu.size == 0
+    (orig,) = base.tasks.values()
+    w = orig.weights.copy()
+    w[:, 3] = 0.0
+    from graphroute.routers.text_evidence import _blended
+
+    want = orig.gamma * _blended(w, orig.bases.predict(texts[:20], emb[:20]))
+    np.testing.assert_allclose(task.delta(texts[:20], emb[:20]), want, atol=1e-5)
+    bad = dict(arrays, **{"0.emb": arrays["0.emb"][:, :, :-1]})
+    with pytest.raises(ValueError, match="emb has shape"):
+        TextEvidence.from_parts(meta, bad)

@@ -10,8 +10,10 @@ only when, out of fold, routing with them earns more reward than routing without
 - the record: each pair's mean in the task, shrunk to the task's mean by n / (n + m), m = within-pair
   variance / between-pair variance (method of moments);
 - residual bases: one ridge per pair on TF-IDF + query-form features (length, lines, code, maths,
-  options, digits), one ridge per pair on the form features alone, and the mean residual of the
-  k = 30 most TF-IDF-similar training queries that ran the pair, times n / (n + 10);
+  options, digits), one ridge per pair on the form features alone, the mean residual of the
+  k = 30 most TF-IDF-similar training queries that ran the pair, times n / (n + 10), and, where the
+  router passes its query embeddings, one ridge per pair on the centred, unit-length embedding (its
+  penalty chosen per pair by generalised cross-validation): what a query means beside what it says;
 - a non-negative least-squares blend of the bases, fitted on 3-fold out-of-fold predictions;
 - a gate gamma in {0, 1/2, 1}: on the same out-of-fold predictions each query picks among the task's
   logged pairs at ten trade-offs (1 - w) effect - w cost, w = 0, 0.1, ..., 0.9 (the three scenarios
@@ -60,9 +62,12 @@ GUARD_Z = 1.0
 K_NEIGHBOURS = 30  # lexical neighbours per pair
 KNN_M = 10.0  # a mean residual over n neighbours keeps n / (n + KNN_M)
 RIDGE_ALPHA = 1.0
+# the embedding ridges' penalties, chosen per pair by generalised cross-validation: dense unit rows
+# need far more shrinkage than sparse TF-IDF ones (on GSM8K's training queries GCV picks 10-22)
+EMB_ALPHAS = tuple(float(a) for a in np.logspace(-1, 3, 13))
 FORM_SCALE = 0.3  # weight of the standardised form columns beside the TF-IDF ones
 MAX_FEATURES = 8192  # TF-IDF vocabulary per task
-BASES = ("ridge", "form", "knn")
+BASES = ("ridge", "form", "knn", "emb")
 SIM_BLOCK = 1024  # queries per block of the dense [block, N] similarity matrix (bounds memory)
 F32 = np.float32
 
@@ -96,21 +101,28 @@ def _shrunk_means(v: np.ndarray) -> np.ndarray:
     return grand + (mean - grand) * np.where(n > 0, n / np.maximum(n + m, 1e-12), 0.0)
 
 
-def _ridges(x, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One scikit-learn Ridge per column of ``r`` [Q, P] on its logged rows: (coef [P, F], intercept [P])."""
-    from sklearn.linear_model import Ridge
+def _ridges(x, r: np.ndarray, alphas: tuple[float, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One scikit-learn Ridge per column of ``r`` [Q, P] on its logged rows: (coef [P, F], intercept [P]).
+    ``alphas``: choose each column's penalty among these by generalised cross-validation (``RidgeCV``)
+    instead of RIDGE_ALPHA."""
+    from sklearn.linear_model import Ridge, RidgeCV
+
+    def model(multi: bool):
+        if alphas is None:
+            return Ridge(alpha=RIDGE_ALPHA)
+        return RidgeCV(alphas=alphas, alpha_per_target=multi)
 
     n_p = r.shape[1]
     coef, icpt = np.zeros((n_p, x.shape[1]), dtype=F32), np.zeros(n_p, dtype=F32)
     ok = np.isfinite(r)
     full = np.flatnonzero(ok.all(0))
     if len(full):  # the columns logged for every row: one multi-output fit
-        fit = Ridge(alpha=RIDGE_ALPHA).fit(x, r[:, full])
+        fit = model(len(full) > 1).fit(x, r[:, full])
         coef[full], icpt[full] = np.atleast_2d(fit.coef_), fit.intercept_
     for p in np.flatnonzero(~ok.all(0)):
         rows = np.flatnonzero(ok[:, p])
         if len(rows) >= 2:
-            fit = Ridge(alpha=RIDGE_ALPHA).fit(x[rows], r[rows, p])
+            fit = model(False).fit(x[rows], r[rows, p])
             coef[p], icpt[p] = fit.coef_, fit.intercept_
     return coef, icpt
 
@@ -139,10 +151,13 @@ class _Bases:
     form_b: np.ndarray  # [2, P]
     train_x: object  # scipy CSR [Q, V], L2-normalised rows
     resid: np.ndarray  # [2, Q, P] training residuals, NaN = not logged
+    emb_mu: np.ndarray  # [D] the training queries' mean embedding (D = 0: no embedding base)
+    emb: np.ndarray  # [2, P, D] coefficients on the centred, L2-normalised embedding
+    emb_b: np.ndarray  # [2, P]
     _vec: object = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def fit(cls, texts: list[str], e: np.ndarray, lc: np.ndarray) -> _Bases:
+    def fit(cls, texts: list[str], e: np.ndarray, lc: np.ndarray, emb: np.ndarray | None = None) -> _Bases:
         import scipy.sparse as sp
 
         vec = tfidf_vectorizer(MAX_FEATURES, min_df=2 if len(texts) >= 20 else 1)
@@ -166,8 +181,14 @@ class _Bases:
         ridge, ridge_b = zip(*(_ridges(xf, r) for r in resid))
         form, form_b = zip(*(_ridges(fz, r) for r in resid))
         vocab = [w for w, _ in sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])]
+        n_p = e.shape[1]
+        if emb is None:
+            emb_mu, ec, eb = np.zeros(0, dtype=F32), np.zeros((2, n_p, 0), dtype=F32), np.zeros((2, n_p), dtype=F32)
+        else:
+            emb_mu = np.asarray(emb, dtype=np.float64).mean(0).astype(F32)
+            ec, eb = (np.stack(v) for v in zip(*(_ridges(_emb_rows(emb, emb_mu), r, EMB_ALPHAS) for r in resid)))
         return cls(vocab, vec.idf_.astype(F32), mu, sd, rec, np.stack(ridge), np.stack(ridge_b), np.stack(form),
-                   np.stack(form_b), x.astype(F32).tocsr(), resid.astype(F32), vec)
+                   np.stack(form_b), x.astype(F32).tocsr(), resid.astype(F32), emb_mu, ec, eb, vec)
 
     def _vectoriser(self) -> TfidfRows:
         """The TF-IDF rows of new texts: the fitted vectoriser's, or one rebuilt from the stored vocabulary."""
@@ -179,8 +200,10 @@ class _Bases:
         self._vec = rows
         return rows
 
-    def predict(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """Residual bases for new queries: {name: [2, Q, P]} (effect, log cost)."""
+    def predict(self, texts: list[str], emb: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Residual bases for new queries: {name: [2, Q, P]} (effect, log cost); ``emb`` [Q, D] their
+        embeddings (without them the embedding base reads the training queries' mean embedding; it is 0
+        where the evidence was fitted without embeddings)."""
         import scipy.sparse as sp
 
         x = self._vectoriser()(texts)
@@ -191,7 +214,21 @@ class _Bases:
         blocks = [_knn_residual((x[i:i + SIM_BLOCK] @ self.train_x.T).toarray(), self.resid)
                   for i in range(0, x.shape[0], SIM_BLOCK)]
         out["knn"] = np.concatenate(blocks, axis=1) if blocks else np.zeros((2, 0, self.rec.shape[1]))
+        if not self.emb_mu.size:
+            out["emb"] = np.zeros((2, len(texts), self.rec.shape[1]))
+        elif emb is None:  # no embedding to read: the prediction at the training queries' mean
+            out["emb"] = np.repeat(self.emb_b[:, None, :].astype(np.float64), len(texts), axis=1)
+        else:
+            xe = _emb_rows(emb, self.emb_mu)
+            out["emb"] = np.stack([xe @ self.emb[i].T + self.emb_b[i] for i in range(2)])
         return out
+
+
+def _emb_rows(emb: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """Embeddings centred on the training mean and scaled to unit length: a log's sentence vectors share a
+    large common direction, and what tells its queries apart is the rest (on the scale of TF-IDF rows)."""
+    z = np.asarray(emb, dtype=np.float64) - mu
+    return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
 
 
 def _knn_residual(sims: np.ndarray, resid: np.ndarray) -> np.ndarray:
@@ -279,13 +316,13 @@ class TaskEvidence:
     weights: np.ndarray  # [2, J]
     gamma: float
 
-    def delta(self, texts: list[str]) -> np.ndarray:
+    def delta(self, texts: list[str], emb: np.ndarray | None = None) -> np.ndarray:
         """[2, Q, P_task] gamma times the blended residual (effect, log cost) for new queries of this task."""
-        return self.gamma * _blended(self.weights, self.bases.predict(texts))
+        return self.gamma * _blended(self.weights, self.bases.predict(texts, emb))
 
 
-def _fit_task(texts: list[str], e: np.ndarray, c: np.ndarray, rng: np.random.Generator, cost_eps: float
-              ) -> tuple[_Bases, np.ndarray, float] | None:
+def _fit_task(texts: list[str], e: np.ndarray, c: np.ndarray, rng: np.random.Generator, cost_eps: float,
+              emb: np.ndarray | None = None) -> tuple[_Bases, np.ndarray, float] | None:
     """Fit one task's evidence on its queries' texts and [Q, P] effect / cost (NaN = not logged); None
     where the gate stays shut or the texts hold no word."""
     lc = np.log(np.where(np.isfinite(c), np.maximum(c, 0.0), np.nan) + cost_eps)
@@ -295,9 +332,9 @@ def _fit_task(texts: list[str], e: np.ndarray, c: np.ndarray, rng: np.random.Gen
     try:
         for k in range(FOLDS):
             a, h = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-            fitted = _Bases.fit([texts[i] for i in a], e[a], lc[a])
+            fitted = _Bases.fit([texts[i] for i in a], e[a], lc[a], None if emb is None else emb[a])
             rec[:, h] = fitted.rec[:, None, :]
-            for name, v in fitted.predict([texts[i] for i in h]).items():
+            for name, v in fitted.predict([texts[i] for i in h], None if emb is None else emb[h]).items():
                 oof[name][:, h] = v
     except _NoWords:
         return None
@@ -307,7 +344,7 @@ def _fit_task(texts: list[str], e: np.ndarray, c: np.ndarray, rng: np.random.Gen
     gamma = _gate(rec, delta, e, c)
     if gamma <= 0:
         return None
-    return _Bases.fit(texts, e, lc), w, gamma
+    return _Bases.fit(texts, e, lc, emb), w, gamma
 
 
 @dataclass
@@ -318,7 +355,8 @@ class TextEvidence:
 
     @classmethod
     def fit(cls, texts: list[str], query_task: np.ndarray, task_names: list[str], effect: np.ndarray,
-            cost: np.ndarray, pairs: list[tuple[str, str]], seed: int, cost_eps: float = 1e-6) -> TextEvidence:
+            cost: np.ndarray, pairs: list[tuple[str, str]], seed: int, cost_eps: float = 1e-6,
+            emb: np.ndarray | None = None) -> TextEvidence:
         """texts [N] (boilerplate stripped), query_task [N] task index, effect / cost [N, P] per logged
         query and pair (NaN = not logged), pairs: the P (model, agent) names. Log cost is modelled as
         log(cost + cost_eps): pass the graph's ``cost_eps``, so that the shifts add on its scale."""
@@ -332,7 +370,7 @@ class TextEvidence:
                 continue
             rng = np.random.default_rng([seed, t])
             e, c = effect[np.ix_(rows, cols)], cost[np.ix_(rows, cols)]
-            fitted = _fit_task([texts[i] for i in rows], e, c, rng, cost_eps)
+            fitted = _fit_task([texts[i] for i in rows], e, c, rng, cost_eps, None if emb is None else emb[rows])
             if fitted is not None:
                 out[name] = TaskEvidence(name, [pairs[p] for p in cols], *fitted)
         return cls(out)
@@ -341,7 +379,7 @@ class TextEvidence:
         return bool(self.tasks)
 
     def apply(self, texts: list[str], task_names: list[str], pairs: list[tuple[str, str]], effect: np.ndarray,
-              log_cost_shift: np.ndarray) -> None:
+              log_cost_shift: np.ndarray, emb: np.ndarray | None = None) -> None:
         """Add each query's evidence in place, for the pairs its task's evidence knows: to ``effect`` [Q, P]
         (then clipped to [0, 1]) and to ``log_cost_shift`` [Q, P] (zeros in; the change of log cost out).
         ``task_names`` [Q]: each query's task (given or inferred); ``pairs``: the P (model, agent) columns."""
@@ -353,7 +391,7 @@ class TextEvidence:
             if not len(rows) or not src:
                 continue
             dst = np.array([col[ev.pairs[j]] for j in src])
-            d = ev.delta([texts[i] for i in rows])[:, :, src]
+            d = ev.delta([texts[i] for i in rows], None if emb is None else emb[rows])[:, :, src]
             effect[np.ix_(rows, dst)] = np.clip(effect[np.ix_(rows, dst)] + d[0], 0.0, 1.0)
             log_cost_shift[np.ix_(rows, dst)] += d[1]
 
@@ -369,7 +407,8 @@ class TextEvidence:
                 continue
             b = ev.bases
             bases = replace(b, rec=b.rec[:, keep], ridge=b.ridge[:, keep], ridge_b=b.ridge_b[:, keep],
-                            form=b.form[:, keep], form_b=b.form_b[:, keep], resid=b.resid[:, :, keep])
+                            form=b.form[:, keep], form_b=b.form_b[:, keep], resid=b.resid[:, :, keep],
+                            emb=b.emb[:, keep], emb_b=b.emb_b[:, keep])
             out[task] = replace(ev, pairs=[ev.pairs[j] for j in keep], bases=bases)
         return TextEvidence(out) if out else None
 
@@ -390,7 +429,8 @@ class TextEvidence:
             parts = {"idf": b.idf, "form_mu": b.form_mu, "form_sd": b.form_sd, "rec": b.rec,
                      "ridge": b.ridge.astype(small), "ridge_b": b.ridge_b, "form": b.form, "form_b": b.form_b,
                      "x_data": x.data.astype(F32), "x_indices": x.indices.astype(np.int32),
-                     "x_indptr": x.indptr.astype(np.int64), "resid": b.resid.astype(small), "weights": ev.weights}
+                     "x_indptr": x.indptr.astype(np.int64), "resid": b.resid.astype(small), "weights": ev.weights,
+                     "emb_mu": b.emb_mu, "emb": b.emb.astype(small), "emb_b": b.emb_b}
             arrays.update({f"{i}.{k}": np.ascontiguousarray(v) for k, v in parts.items()})
         return meta, arrays
 
@@ -403,16 +443,23 @@ class TextEvidence:
         for i, m in enumerate(meta):
             a = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.split(".", 1)[0] == str(i)}
             n_v, n_p, n_q = len(m["vocabulary"]), len(m["pairs"]), int(m["n_train"])
+            if "emb_mu" not in a and "weights" in a and a["weights"].shape == (2, len(BASES) - 1):
+                # written before the embedding base (graphroute <= 0.7): that base is absent, its weight 0
+                a.update(weights=np.concatenate([a["weights"], np.zeros((2, 1))], 1), emb_mu=np.zeros(0, F32),
+                         emb=np.zeros((2, n_p, 0), F32), emb_b=np.zeros((2, n_p), F32))
+            n_d = int(a["emb_mu"].shape[0]) if "emb_mu" in a else -1
             want = {"idf": (n_v,), "rec": (2, n_p), "ridge": (2, n_p, n_v + N_FORM), "ridge_b": (2, n_p),
                     "form": (2, n_p, N_FORM), "form_b": (2, n_p), "resid": (2, n_q, n_p), "weights": (2, len(BASES)),
-                    "form_mu": (N_FORM,), "form_sd": (N_FORM,), "x_indptr": (n_q + 1,)}
+                    "form_mu": (N_FORM,), "form_sd": (N_FORM,), "x_indptr": (n_q + 1,), "emb_mu": (n_d,),
+                    "emb": (2, n_p, n_d), "emb_b": (2, n_p)}
             for k, shape in want.items():
                 if k not in a or tuple(a[k].shape) != shape:
                     raise ValueError(f"text evidence {m['task']!r}: {k} has shape "
                                      f"{None if k not in a else tuple(a[k].shape)}, not {shape}")
             x = sp.csr_matrix((a["x_data"].astype(F32), a["x_indices"], a["x_indptr"]), shape=(n_q, n_v))
             bases = _Bases(list(m["vocabulary"]), a["idf"].astype(F32), a["form_mu"], a["form_sd"], a["rec"],
-                           a["ridge"].astype(F32), a["ridge_b"], a["form"], a["form_b"], x, a["resid"].astype(F32))
+                           a["ridge"].astype(F32), a["ridge_b"], a["form"], a["form_b"], x, a["resid"].astype(F32),
+                           a["emb_mu"].astype(F32), a["emb"].astype(F32), a["emb_b"].astype(F32))
             out[m["task"]] = TaskEvidence(m["task"], [tuple(p) for p in m["pairs"]], bases, a["weights"],
                                           float(m["gamma"]))
         return cls(out)

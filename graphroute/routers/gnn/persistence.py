@@ -1,6 +1,8 @@
 """Saving and loading a GNN router: a directory of JSON + safetensors (no pickle), written atomically.
 
-Format version 3 (this graphroute writes it) adds the text evidence (``text_evidence.safetensors``,
+Format version 4 (this graphroute writes it) adds the text evidence's embedding base (three arrays per
+task in ``text_evidence.safetensors``; a version-3 directory's evidence loads without it, with its
+weight 0, and routes as it did). Version 3 adds the text evidence (``text_evidence.safetensors``,
 its vocabularies in config.json) when the router has any, and the task classifier
 (``task_classifier.safetensors``, likewise) when it kept one; a version-3 directory without the latter
 infers tasks by the neighbour vote, as it did when it was written. Version 2 holds, besides the graph and each member's weights, the
@@ -38,8 +40,8 @@ from graphroute.version import __version__
 __all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "graphroute-router"
-FORMAT_VERSION = 3
-READS = (1, 2, 3)  # format versions load() understands
+FORMAT_VERSION = 4
+READS = (1, 2, 3, 4)  # format versions load() understands
 
 
 # ------------------------------------------------------------------------------ save

@@ -271,7 +271,7 @@ class Router(QueryEmbedding, BaseRouter):
             qb, tb = queries[s:s + PREDICT_BLOCK], tasks[s:s + PREDICT_BLOCK]
             t_idx, e, c, lat = serving.predict_block(live, xb, tb, nbr, sim, self.knn_temperature,
                                                      text.text_tasks(self, live, qb, xb, tb))
-            e, c = text.with_text_evidence(self, live, qb, t_idx, e, c)
+            e, c = text.with_text_evidence(self, live, qb, xb, t_idx, e, c)
             task_idx.append(t_idx)
             effect.append(e)
             cz.append(c)
@@ -315,7 +315,7 @@ class Router(QueryEmbedding, BaseRouter):
         nbr, sim = found[0][:, :self.k_neighbors], found[1][:, :self.k_neighbors]
         t_idx, eff, cz, lz = serving.predict_block(live, x, tasks, nbr, sim, self.knn_temperature,
                                                    text.text_tasks(self, live, queries, x, tasks))
-        eff, cz = text.with_text_evidence(self, live, queries, t_idx, eff, cz)
+        eff, cz = text.with_text_evidence(self, live, queries, x, t_idx, eff, cz)
         task_name = g.task_names[int(t_idx[0])]
         effect = np.asarray(eff, dtype=float).reshape(-1)  # [P]
         cost = np.asarray(g.cost_from_z(cz), dtype=float).reshape(-1)

@@ -29,11 +29,12 @@ def fit_text_evidence(router):
     pairs = list(zip(live.cand_model.tolist(), live.cand_agent.tolist()))  # the graph's pair order
     texts = [strip_prefixes(t, router.prefixes_) for t in g.query_texts]
     ev = TextEvidence.fit(texts, g.query_task, g.task_names, np.where(logged, eff, np.nan),
-                          np.where(logged, g.cost_from_z(cz), np.nan), pairs, router.seed, cost_eps=g.cost_eps)
+                          np.where(logged, g.cost_from_z(cz), np.nan), pairs, router.seed, cost_eps=g.cost_eps,
+                          emb=g.query_x)
     return ev if ev else None
 
 
-def with_text_evidence(router, live, queries: list[str], t_idx: np.ndarray, effect: np.ndarray,
+def with_text_evidence(router, live, queries: list[str], x: np.ndarray, t_idx: np.ndarray, effect: np.ndarray,
                        cz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(effect, cost_z) [Q, P] with the text evidence of each query's task added (unchanged without any)."""
     ev = getattr(router, "text_evidence_", None)
@@ -43,7 +44,7 @@ def with_text_evidence(router, live, queries: list[str], t_idx: np.ndarray, effe
     effect = np.array(effect, dtype=np.float32)
     shift = np.zeros(effect.shape, dtype=np.float64)
     ev.apply([strip_prefixes(q, router.prefixes_) for q in queries], [g.task_names[i] for i in t_idx.tolist()],
-             list(zip(live.cand_model.tolist(), live.cand_agent.tolist())), effect, shift)
+             list(zip(live.cand_model.tolist(), live.cand_agent.tolist())), effect, shift, emb=x)
     return effect, (cz + shift / g.cost_scale).astype(np.float32)
 
 
