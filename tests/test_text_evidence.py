@@ -9,6 +9,7 @@ import pytest
 
 import graphroute as gr
 from graphroute.cli import main
+from graphroute.embed import Embedder, HashEmbedder
 from graphroute.errors import ConfigError
 from graphroute.eval.metrics import reward
 from graphroute.routers.text_evidence import TextEvidence, form_features
@@ -196,8 +197,13 @@ def test_without_slices_every_array_of_the_pair():
     assert [p[0] for p in ev.pairs] == ["m-alg", "m-poe"]
     b = ev.bases
     assert b.rec.shape[1] == b.ridge.shape[1] == b.resid.shape[2] == b.form_b.shape[1] == 2
+    assert b.emb.shape[1] == b.emb_b.shape[1] == 2 and b.emb.shape[2] == b.emb_mu.size > 0
     kept = [j for j, p in enumerate(gr.Router(**FAST).fit(three).text_evidence_.tasks[task].pairs) if p[0] != "m-mid"]
     np.testing.assert_allclose(ev.delta(["algebra item k"]), before[task][:, :, kept])
+    x = r._embed(["algebra item k"])
+    full = gr.Router(**FAST).fit(three).text_evidence_.tasks[task]
+    np.testing.assert_allclose(ev.delta(["algebra item k"], x), full.delta(["algebra item k"], x)[:, :, kept],
+                               atol=1e-6)
 
 
 def _meaning_only(n: int, seed: int) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
@@ -225,6 +231,10 @@ def test_the_embedding_base_reads_what_the_words_do_not():
     truth = np.where(emb2[:, 0] > 0, 0, 1)
     assert (d.argmax(1) == truth).mean() > 0.9
     np.testing.assert_array_equal(task.delta(t2)[0], task.delta(t2, np.tile(task.bases.emb_mu, (len(t2), 1)))[0])
+    with pytest.raises(ValueError, match=r"shape \(100, 7\), not \(100, 8\).*router's own embedder"):
+        task.delta(t2, emb2[:, :7])
+    with pytest.raises(ValueError, match=r"emb has shape \(239, 8\), not \(240, D\)"):
+        TextEvidence.fit(*args, seed=0, emb=emb[:-1])
 
 
 def test_evidence_saved_before_the_embedding_base_still_loads():
@@ -247,3 +257,50 @@ def test_evidence_saved_before_the_embedding_base_still_loads():
     bad = dict(arrays, **{"0.emb": arrays["0.emb"][:, :, :-1]})
     with pytest.raises(ValueError, match="emb has shape"):
         TextEvidence.from_parts(meta, bad)
+
+
+class _MarkerEmbedder(Embedder):
+    """Reads a one-letter marker ("a" / "b", invisible to TF-IDF's two-letter tokens) into the first
+    coordinate, the other words as hashed noise: the query's meaning is in its embedding only."""
+
+    name, dim, cacheable = "marker-test", 16, False
+
+    def encode(self, texts):
+        noise = HashEmbedder(dim=self.dim - 1).encode(texts) * 0.5
+        side = np.array([1.0 if t.endswith(" a") else -1.0 for t in texts], dtype=np.float32)
+        x = np.concatenate([side[:, None], noise], 1)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def marker_logs(n: int, seed: int) -> pd.DataFrame:
+    """Two equally priced models; "m-a" solves the queries marked "a" (85 % vs 15 %), "m-b" the others."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for q in range(n):
+        mark = "ab"[q % 2]
+        text = " ".join(rng.choice(FILLER, size=5)) + f" item {seed}-{q} {mark}"
+        for model in ("m-a", "m-b"):
+            p = 0.85 if model[-1] == mark else 0.15
+            rows.append({"query_id": f"{seed}-{q}", "query": text, "task": "mixed", "model": model,
+                         "effect": float(rng.random() < p), "cost": 0.001})
+    return pd.DataFrame(rows)
+
+
+def test_the_router_hands_its_embeddings_to_the_evidence():
+    from graphroute.embed import EMBEDDERS, register_embedder
+
+    register_embedder("marker-test", _MarkerEmbedder, overwrite=True)
+    try:
+        r = gr.Router(**{**FAST, "embedder": "marker-test"}).fit(marker_logs(240, 0))
+        assert r.text_evidence_ is not None and list(r.text_evidence_.summary()) == ["mixed"]
+        (ev,) = r.text_evidence_.tasks.values()
+        assert ev.bases.emb_mu.shape == (16,) and ev.weights[0, 3] > 0  # the embedding base carries the effect
+        test = marker_logs(60, 1).drop_duplicates("query_id")
+        x = r._embed(test["query"].tolist())
+        d = ev.delta(test["query"].tolist(), x)[0]  # [Q, 2] effect shifts, pairs in ev.pairs' order
+        want = np.array([[p[0] for p in ev.pairs].index("m-" + t[-1]) for t in test["query"]])
+        assert (d.argmax(1) == want).mean() > 0.9
+        picks = r.select_many(test["query"].tolist(), tasks="mixed", weights="performance_first")
+        assert (picks["model"].to_numpy() == ("m-" + test["query"].str[-1]).to_numpy()).mean() > 0.9
+    finally:
+        EMBEDDERS.pop("marker-test", None)

@@ -3,7 +3,8 @@
 The graph router predicts each (query, pair) from the query's task record and its neighbours; on most
 logs that is all the signal there is, and per-query corrections fitted to the training queries only
 add noise to the choice (a winner's curse over many near-tied pairs). Where the text does carry
-signal (which model solves *this* maths problem), a lexical reader finds it. ``TextEvidence`` fits,
+signal (which model solves *this* maths problem), a lexical reader (or a linear one on the query's
+embedding) finds it. ``TextEvidence`` fits,
 per task, residual predictors of effect and log cost around the task record and keeps them for a task
 only when, out of fold, routing with them earns more reward than routing without them:
 
@@ -219,6 +220,12 @@ class _Bases:
         elif emb is None:  # no embedding to read: the prediction at the training queries' mean
             out["emb"] = np.repeat(self.emb_b[:, None, :].astype(np.float64), len(texts), axis=1)
         else:
+            emb = np.asarray(emb)
+            if emb.ndim != 2 or emb.shape != (len(texts), self.emb_mu.size):
+                raise ValueError(f"text evidence: the query embeddings have shape {emb.shape}, not "
+                                 f"({len(texts)}, {self.emb_mu.size}): this evidence was fitted on "
+                                 f"{self.emb_mu.size}-dimensional embeddings, one row per query. Embed the "
+                                 "queries with the router's own embedder.")
             xe = _emb_rows(emb, self.emb_mu)
             out["emb"] = np.stack([xe @ self.emb[i].T + self.emb_b[i] for i in range(2)])
         return out
@@ -359,7 +366,11 @@ class TextEvidence:
             emb: np.ndarray | None = None) -> TextEvidence:
         """texts [N] (boilerplate stripped), query_task [N] task index, effect / cost [N, P] per logged
         query and pair (NaN = not logged), pairs: the P (model, agent) names. Log cost is modelled as
-        log(cost + cost_eps): pass the graph's ``cost_eps``, so that the shifts add on its scale."""
+        log(cost + cost_eps): pass the graph's ``cost_eps``, so that the shifts add on its scale. ``emb``
+        [N, D]: the queries' embeddings, for the embedding base (None: that base stays 0)."""
+        if emb is not None and (np.ndim(emb) != 2 or len(emb) != len(texts)):
+            raise ValueError(f"TextEvidence.fit: emb has shape {np.shape(emb)}, not ({len(texts)}, D): pass one "
+                             "embedding row per text, or emb=None to fit without the embedding base.")
         out = {}
         for t, name in enumerate(task_names):
             rows = np.flatnonzero(query_task == t)
@@ -444,10 +455,13 @@ class TextEvidence:
             a = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.split(".", 1)[0] == str(i)}
             n_v, n_p, n_q = len(m["vocabulary"]), len(m["pairs"]), int(m["n_train"])
             if "emb_mu" not in a and "weights" in a and a["weights"].shape == (2, len(BASES) - 1):
-                # written before the embedding base (graphroute <= 0.7): that base is absent, its weight 0
+                # written by router format version 3, before the embedding base: absent, its weight 0
                 a.update(weights=np.concatenate([a["weights"], np.zeros((2, 1))], 1), emb_mu=np.zeros(0, F32),
                          emb=np.zeros((2, n_p, 0), F32), emb_b=np.zeros((2, n_p), F32))
-            n_d = int(a["emb_mu"].shape[0]) if "emb_mu" in a else -1
+            if "emb_mu" not in a or a["emb_mu"].ndim != 1:
+                raise ValueError(f"text evidence {m['task']!r}: emb_mu is missing or not one-dimensional; a "
+                                 "format-4 file holds emb_mu, emb and emb_b for every task. Save the router again.")
+            n_d = int(a["emb_mu"].shape[0])
             want = {"idf": (n_v,), "rec": (2, n_p), "ridge": (2, n_p, n_v + N_FORM), "ridge_b": (2, n_p),
                     "form": (2, n_p, N_FORM), "form_b": (2, n_p), "resid": (2, n_q, n_p), "weights": (2, len(BASES)),
                     "form_mu": (N_FORM,), "form_sd": (N_FORM,), "x_indptr": (n_q + 1,), "emb_mu": (n_d,),

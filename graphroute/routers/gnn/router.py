@@ -57,8 +57,8 @@ class Router(QueryEmbedding, BaseRouter):
             graph. Logs below it train exactly as without it. Bounds an epoch's time and memory.
         n_ensemble: members trained from different seeds and averaged.
         strip_boilerplate: learn per-task shared prompt prefixes and strip them before embedding.
-        text_evidence: per task, correct the graph's effect and cost with what the query's words say
-            (TF-IDF and query-form ridges, lexical neighbours: ``graphroute.routers.text_evidence``),
+        text_evidence: per task, correct the graph's effect and cost with what the query's text says
+            (TF-IDF, query-form and embedding ridges, lexical neighbours: ``graphroute.routers.text_evidence``),
             kept only for the tasks where it routes better out of fold; the other tasks route on the
             graph alone.
         neighbor_search: how a new query finds its logged neighbours: "exact" scans every logged
