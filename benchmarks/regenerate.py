@@ -159,10 +159,11 @@ def assemble() -> Path:
     from graphroute.eval.report import summary_markdown
 
     found = load_results(RESULTS)
-    if found:  # what `graphroute bench --summary benchmarks/results` prints
+    if found:  # what `graphroute bench --summary benchmarks/results` prints (and writes to results/summary.md)
+        summary = summary_markdown(summarize_results(found)).rstrip()
+        (RESULTS / "summary.md").write_text(summary + "\n")
         lines += ["## Summary: graphroute's rank per dataset x protocol x scenario", "",
-                  "`graphroute bench --summary benchmarks/results`", "",
-                  summary_markdown(summarize_results(found)).rstrip(), ""]
+                  "`graphroute bench --summary benchmarks/results`", "", summary, ""]
     for name, title, _, note in RUNS:
         out = RESULTS / name
         meta_path = out / "run.json"
