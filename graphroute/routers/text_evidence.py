@@ -187,7 +187,8 @@ class _Bases:
             emb_mu, ec, eb = np.zeros(0, dtype=F32), np.zeros((2, n_p, 0), dtype=F32), np.zeros((2, n_p), dtype=F32)
         else:
             emb_mu = np.asarray(emb, dtype=np.float64).mean(0).astype(F32)
-            ec, eb = (np.stack(v) for v in zip(*(_ridges(_emb_rows(emb, emb_mu), r, EMB_ALPHAS) for r in resid)))
+            xe = _emb_rows(emb, emb_mu)
+            ec, eb = (np.stack(v) for v in zip(*(_ridges(xe, r, EMB_ALPHAS) for r in resid)))
         return cls(vocab, vec.idf_.astype(F32), mu, sd, rec, np.stack(ridge), np.stack(ridge_b), np.stack(form),
                    np.stack(form_b), x.astype(F32).tocsr(), resid.astype(F32), emb_mu, ec, eb, vec)
 
@@ -221,7 +222,7 @@ class _Bases:
             out["emb"] = np.repeat(self.emb_b[:, None, :].astype(np.float64), len(texts), axis=1)
         else:
             emb = np.asarray(emb)
-            if emb.ndim != 2 or emb.shape != (len(texts), self.emb_mu.size):
+            if emb.shape != (len(texts), self.emb_mu.size):
                 raise ValueError(f"text evidence: the query embeddings have shape {emb.shape}, not "
                                  f"({len(texts)}, {self.emb_mu.size}): this evidence was fitted on "
                                  f"{self.emb_mu.size}-dimensional embeddings, one row per query. Embed the "
@@ -464,8 +465,8 @@ class TextEvidence:
             n_d = int(a["emb_mu"].shape[0])
             want = {"idf": (n_v,), "rec": (2, n_p), "ridge": (2, n_p, n_v + N_FORM), "ridge_b": (2, n_p),
                     "form": (2, n_p, N_FORM), "form_b": (2, n_p), "resid": (2, n_q, n_p), "weights": (2, len(BASES)),
-                    "form_mu": (N_FORM,), "form_sd": (N_FORM,), "x_indptr": (n_q + 1,), "emb_mu": (n_d,),
-                    "emb": (2, n_p, n_d), "emb_b": (2, n_p)}
+                    "form_mu": (N_FORM,), "form_sd": (N_FORM,), "x_indptr": (n_q + 1,), "emb": (2, n_p, n_d),
+                    "emb_b": (2, n_p)}
             for k, shape in want.items():
                 if k not in a or tuple(a[k].shape) != shape:
                     raise ValueError(f"text evidence {m['task']!r}: {k} has shape "
