@@ -54,6 +54,17 @@ def test_the_classifier_is_kept_where_it_names_tasks_better_than_the_vote(router
     assert (inferred == first["task"].to_numpy()).mean() > 0.95
 
 
+def test_the_classifier_fitted_beside_training_is_that_of_the_trained_graph(router):
+    # fitted in a worker thread while the networks train; again on the published graph, the same classifier
+    from graphroute.routers.gnn import text
+
+    _, clf, report = text.fit_text_parts(router.graph_, router.prefixes_, False, router.k_neighbors,
+                                         router.knn_temperature, router.seed)
+    assert report == router.task_inference_ and clf.tasks == router.task_classifier_.tasks
+    np.testing.assert_array_equal(clf.coef, router.task_classifier_.coef)
+    np.testing.assert_array_equal(clf.intercept, router.task_classifier_.intercept)
+
+
 def test_task_free_routing_matches_routing_with_labels(router):
     test = logs(100, 1)
     first = test.drop_duplicates("query_id")

@@ -77,6 +77,35 @@ def test_same_seed_same_evidence():
     np.testing.assert_array_equal(ta.bases.ridge, tb.bases.ridge)
 
 
+def test_the_evidence_fitted_beside_training_is_that_of_the_trained_graph(signal_router):
+    # fit runs the text parts in a worker thread while the networks train, on the graph as it was before
+    # training: fitted again on the published graph, they must come out the same (training changes no
+    # outcome, text or embedding they read, and they read nothing of the networks)
+    from graphroute.routers.gnn import text
+
+    r = signal_router
+    ev, clf, report = text.fit_text_parts(r.graph_, r.prefixes_, True, r.k_neighbors, r.knn_temperature, r.seed)
+    (a,), (b,) = ev.tasks.values(), r.text_evidence_.tasks.values()
+    assert a.gamma == b.gamma and a.pairs == b.pairs
+    for name in ("ridge", "form", "emb", "rec", "resid"):
+        np.testing.assert_array_equal(getattr(a.bases, name), getattr(b.bases, name))
+    np.testing.assert_array_equal(a.weights, b.weights)
+    assert clf is None and r.task_classifier_ is None and report == r.task_inference_
+
+
+def test_an_error_in_the_text_parts_reaches_the_caller(monkeypatch):
+    from graphroute.routers.gnn import text
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("text parts failed")
+
+    monkeypatch.setattr(text, "fit_text_parts", broken)
+    r = gr.Router(**FAST)
+    with pytest.raises(RuntimeError, match="text parts failed"):
+        r.fit(logs(60, 0, signal=True))
+    assert not hasattr(r, "text_evidence_")
+
+
 def test_evidence_survives_save_and_load(signal_router, tmp_path):
     path = signal_router.save(tmp_path / "r")
     assert (path / "text_evidence.safetensors").is_file()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -148,15 +149,22 @@ class Router(QueryEmbedding, BaseRouter):
                                      dropout=cfg.dropout, pair_dim=len(PAIR_FEATURES),
                                      n_targets=3 if self.has_latency_ else 2)
         val = training.validation_mask(cfg, state)
-        nets, self.history_ = [], []
-        for member in range(cfg.n_ensemble):
-            net, hist = training.train_member(cfg, self.net_config_, state, val, cfg.seed + 1000 * member, member)
-            nets.append(net)
-            self.history_.append(hist)
-        self._set_nets(nets)
-        self._publish_state(state, carry_index=False)
-        self.text_evidence_ = text.fit_text_evidence(self) if cfg.text_evidence else None
-        self.task_classifier_, self.task_inference_ = text.fit_task_classifier(self)
+        # the text evidence and the task classifier read the graph's queries and outcomes, not the networks:
+        # they are fitted in a worker thread while the networks train (torch releases the GIL in its kernels)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphroute-text")
+        try:
+            parts = pool.submit(text.fit_text_parts, state.to_arrays(), self.prefixes_, cfg.text_evidence,
+                                self.k_neighbors, self.knn_temperature, self.seed)
+            nets, self.history_ = [], []
+            for member in range(cfg.n_ensemble):
+                net, hist = training.train_member(cfg, self.net_config_, state, val, cfg.seed + 1000 * member, member)
+                nets.append(net)
+                self.history_.append(hist)
+            self._set_nets(nets)
+            self._publish_state(state, carry_index=False)
+            self.text_evidence_, self.task_classifier_, self.task_inference_ = parts.result()
+        finally:  # on an error in training, do not wait for the worker (it finishes on its own)
+            pool.shutdown(wait=False, cancel_futures=True)
         return self
 
     # ------------------------------------------------------------------ networks and the published state

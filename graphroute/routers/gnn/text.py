@@ -1,6 +1,7 @@
 """What the GNN router reads from a query's words beside the graph: text evidence and the task.
 
-Both are fitted once at the end of ``Router.fit`` on the published graph, and both are optional: a
+Both are fitted once in ``Router.fit``, from the graph's queries and outcomes alone (neither reads the
+networks), in a worker thread while the networks train (``fit_text_parts``); both are optional: a
 router without them (``text_evidence=False``, one task, or a gate / check that did not pass) routes
 on the graph alone. ``text_evidence`` is ``graphroute.routers.text_evidence.TextEvidence``;
 ``task classifier`` is ``graphroute.routers.task_inference.TaskClassifier``. Prediction needs numpy
@@ -12,24 +13,30 @@ from __future__ import annotations
 import numpy as np
 
 from graphroute.data.text import strip_prefixes
-from graphroute.graph.arrays import neighbor_weights
+from graphroute.graph.arrays import GraphArrays, neighbor_weights
 from graphroute.graph.index import top_k
 
-__all__ = ["fit_text_evidence", "with_text_evidence", "fit_task_classifier", "text_tasks"]
+__all__ = ["fit_text_parts", "fit_text_evidence", "with_text_evidence", "fit_task_classifier", "text_tasks"]
 
 
-def fit_text_evidence(router):
-    """``TextEvidence`` of the router's published graph (None where no task's gate opens)."""
+def fit_text_parts(g: GraphArrays, prefixes: list[str], evidence: bool, k: int, temperature: float, seed: int):
+    """(text evidence or None, task classifier or None, its report) of graph ``g``: what ``Router.fit`` runs
+    beside training (``evidence``: whether to fit the text evidence at all)."""
+    ev = fit_text_evidence(g, prefixes, seed) if evidence else None
+    return (ev, *fit_task_classifier(g, k, temperature, seed))
+
+
+def fit_text_evidence(g: GraphArrays, prefixes: list[str], seed: int):
+    """``TextEvidence`` of graph ``g`` (None where no task's gate opens); ``prefixes``: the boilerplate
+    ``strip_prefixes`` removes from each text first."""
     from graphroute.routers.text_evidence import TextEvidence
 
-    live = router._live
-    g = live.graph
     eff, cz, cnt = g.outcome_matrix()
     logged = cnt > 0
-    pairs = list(zip(live.cand_model.tolist(), live.cand_agent.tolist()))  # the graph's pair order
-    texts = [strip_prefixes(t, router.prefixes_) for t in g.query_texts]
+    pairs = [(m, a) for m in g.model_names for a in g.agent_names]  # the graph's pair order (model-major)
+    texts = [strip_prefixes(t, prefixes) for t in g.query_texts]
     ev = TextEvidence.fit(texts, g.query_task, g.task_names, np.where(logged, eff, np.nan),
-                          np.where(logged, g.cost_from_z(cz), np.nan), pairs, router.seed, cost_eps=g.cost_eps,
+                          np.where(logged, g.cost_from_z(cz), np.nan), pairs, seed, cost_eps=g.cost_eps,
                           emb=g.query_x)
     return ev if ev else None
 
@@ -48,18 +55,17 @@ def with_text_evidence(router, live, queries: list[str], x: np.ndarray, t_idx: n
     return effect, (cz + shift / g.cost_scale).astype(np.float32)
 
 
-def fit_task_classifier(router):
-    """(``TaskClassifier`` or None, report) for the router's published graph: kept only where it names the
-    held-out queries' tasks more often than the graph's neighbour vote (``task_inference``)."""
+def fit_task_classifier(g: GraphArrays, k: int, temperature: float, seed: int):
+    """(``TaskClassifier`` or None, report) for graph ``g``: kept only where it names the held-out queries'
+    tasks more often than the vote of their ``k`` nearest neighbours at softmax ``temperature``
+    (``task_inference``)."""
     from graphroute.routers.task_inference import TaskClassifier
 
-    g = router._live.graph
-
     def vote(x_held: np.ndarray, ref: np.ndarray) -> np.ndarray:
-        nbr, sim = top_k(x_held, g.query_x[ref], router.k_neighbors)
-        return g.task_votes(ref[nbr], neighbor_weights(sim, router.knn_temperature))
+        nbr, sim = top_k(x_held, g.query_x[ref], k)
+        return g.task_votes(ref[nbr], neighbor_weights(sim, temperature))
 
-    return TaskClassifier.fit(list(g.query_texts), g.query_x, g.query_task, list(g.task_names), vote, router.seed)
+    return TaskClassifier.fit(list(g.query_texts), g.query_x, g.query_task, list(g.task_names), vote, seed)
 
 
 def text_tasks(router, live, queries: list[str], x: np.ndarray, tasks: list[str | None]
