@@ -103,7 +103,7 @@ def test_an_error_in_the_text_parts_reaches_the_caller(monkeypatch):
     r = gr.Router(**FAST)
     with pytest.raises(RuntimeError, match="text parts failed"):
         r.fit(logs(60, 0, signal=True))
-    assert not hasattr(r, "text_evidence_")
+    assert not hasattr(r, "text_evidence_") and not hasattr(r, "candidates_")  # nothing was published
 
 
 def test_evidence_survives_save_and_load(signal_router, tmp_path):

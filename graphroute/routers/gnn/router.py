@@ -160,9 +160,10 @@ class Router(QueryEmbedding, BaseRouter):
                 net, hist = training.train_member(cfg, self.net_config_, state, val, cfg.seed + 1000 * member, member)
                 nets.append(net)
                 self.history_.append(hist)
+            evidence, classifier, inference = parts.result()  # raises the worker's error before anything is published
             self._set_nets(nets)
             self._publish_state(state, carry_index=False)
-            self.text_evidence_, self.task_classifier_, self.task_inference_ = parts.result()
+            self.text_evidence_, self.task_classifier_, self.task_inference_ = evidence, classifier, inference
         finally:  # on an error in training, do not wait for the worker (it finishes on its own)
             pool.shutdown(wait=False, cancel_futures=True)
         return self
