@@ -126,6 +126,9 @@ class Router(QueryEmbedding, BaseRouter):
 
         models / agents / tasks: optional cards (list of dicts, dict, DataFrame or path); a
         name in the logs without a card is described by its name, with a warning.
+
+        The text evidence and the task classifier, which read the graph but not the networks, are
+        fitted in one worker thread while the networks train; the result is the same as fitting them after.
         """
         cfg = self.config
         from graphroute.routers.gnn import training  # torch: only to train and to grow
