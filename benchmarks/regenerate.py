@@ -150,7 +150,10 @@ def assemble() -> Path:
              "each query's pick changes; runs before commit b15cee2 swept a 40-point grid that could step over "
              "points), and `cost_to_match` the cost of its cheapest point reaching the "
              "best single model's test quality (within 0.5 pt) as a fraction of its cost (blank: never reached). "
-             "`fit_s` is wall time to fit, on a machine shared with other work: compare within a run only. Each run "
+             "`fit_s` is wall time to fit, on a machine shared with other work: compare within a run only (since "
+             "commit dea6bca graphroute fits its text evidence and task classifier beside training, with the same "
+             "result in less time: the runs below that predate it show the older times; `benchmarks/fit_time_results.md` "
+             "has current ones). Each run "
              "names the commit it ran on where it was recorded (the others ran on the code of their date); runs use one "
              "torch thread (`--threads 1`, the default).",
              "", "Regenerate everything with `HF_HUB_OFFLINE=1 python benchmarks/regenerate.py` "
