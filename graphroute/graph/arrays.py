@@ -238,6 +238,11 @@ class GraphArrays:
     def has_latency(self) -> bool:
         return bool(np.isfinite(self.out_latency).any())
 
+    def pair_nodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(model index [P], agent index [P]) of each candidate pair, in the pair order (model-major)."""
+        n_m, n_a = len(self.model_names), len(self.agent_names)
+        return np.repeat(np.arange(n_m, dtype=np.int64), n_a), np.tile(np.arange(n_a, dtype=np.int64), n_m)
+
     def pair_index(self, model: np.ndarray, agent: np.ndarray) -> np.ndarray:
         return model * len(self.agent_names) + agent
 

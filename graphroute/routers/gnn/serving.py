@@ -129,9 +129,7 @@ def _cost_range(g: GraphArrays) -> dict[str, tuple[float, float]]:
 def make_live(graph: GraphArrays, members: list[Member], mode: str, index: IVFIndex | None = None,
               torch_state: Any = None) -> Live:
     """Everything routing needs from a graph and its members' node states, computed once per publish."""
-    n_a = len(graph.agent_names)
-    pm = np.repeat(np.arange(len(graph.model_names), dtype=np.int64), n_a)  # pairs are model-major
-    pa = np.tile(np.arange(n_a, dtype=np.int64), len(graph.model_names))
+    pm, pa = graph.pair_nodes()
     cm = np.asarray([graph.model_names[i] for i in pm.tolist()], dtype=object).reshape(-1)
     ca = np.asarray([graph.agent_names[i] for i in pa.tolist()], dtype=object).reshape(-1)
     models, agents = sorted(set(cm.tolist())), sorted(set(ca.tolist()))

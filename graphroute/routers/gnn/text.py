@@ -33,7 +33,7 @@ def fit_text_evidence(g: GraphArrays, prefixes: list[str], seed: int):
 
     eff, cz, cnt = g.outcome_matrix()
     logged = cnt > 0
-    pairs = [(m, a) for m in g.model_names for a in g.agent_names]  # the graph's pair order (model-major)
+    pairs = [(g.model_names[m], g.agent_names[a]) for m, a in zip(*(v.tolist() for v in g.pair_nodes()))]
     texts = [strip_prefixes(t, prefixes) for t in g.query_texts]
     ev = TextEvidence.fit(texts, g.query_task, g.task_names, np.where(logged, eff, np.nan),
                           np.where(logged, g.cost_from_z(cz), np.nan), pairs, seed, cost_eps=g.cost_eps,
