@@ -16,11 +16,17 @@ only when, out of fold, routing with them earns more reward than routing without
   router passes its query embeddings, one ridge per pair on the centred, unit-length embedding (its
   penalty chosen per pair by generalised cross-validation): what a query means beside what it says;
 - a non-negative least-squares blend of the bases, fitted on 3-fold out-of-fold predictions;
-- a gate gamma in {0, 1/2, 1}: on the same out-of-fold predictions each query picks among the task's
-  logged pairs at ten trade-offs (1 - w) effect - w cost, w = 0, 0.1, ..., 0.9 (the three scenarios
-  among them); a gamma > 0 is kept only if the queries' reward gain over gamma = 0, averaged over the
-  trade-offs, has a mean above two standard errors, and none of the three scenarios loses by more than
-  one standard error.
+- a gate gamma in {0, 1/10, 1/2, 1}: on the same out-of-fold predictions each query picks among the
+  task's logged pairs at ten trade-offs (1 - w) effect - w cost, w = 0, 0.1, ..., 0.9 (the three
+  scenarios among them); a gamma of 1/2 or 1 is kept only if the queries' reward gain over gamma = 0,
+  averaged over the trade-offs, has a mean above two standard errors, and none of the three scenarios
+  loses by more than one standard error;
+- where neither passes, a small share (1/10) that only orders the queries the record leaves near a tie:
+  it moves few choices at the ten trade-offs (on a two-pair log often none), so it is judged on a grid
+  of a hundred (w = 0, 0.01, ..., 0.99), where it does move them, and kept when that gain is above one
+  standard error, under the same guard of the three scenarios. This is what a user who sets the weight
+  between the scenarios, and a sweep of the weight (AIQ, APGR), sees: without it a task's queries all
+  switch pair at the same weight, in an order that is noise.
 
 A task whose gate stays shut stores nothing, and routes exactly as the graph does. In a task whose
 gate opened, ``gamma * (blended residual)`` is added to the graph's effect and log-cost predictions
@@ -60,6 +66,11 @@ MIN_SCORED = 10  # fewer scored out-of-fold queries: the gate stays shut
 TRADE_OFFS = tuple(i / 10 for i in range(10))
 GUARDED = (0.0, 0.5, 0.8)  # the scenarios' cost weights: none may lose more than GUARD_Z standard errors
 GUARD_Z = 1.0
+# where neither share of GATES passes: a small share that orders the queries the record leaves near a tie,
+# judged on a finer grid of trade-offs (at ten it often moves no choice) and kept above TIE_Z standard errors
+TIE_SHARE = 0.1
+TIE_GRID = tuple(i / 100 for i in range(100))
+TIE_Z = 1.0
 K_NEIGHBOURS = 30  # lexical neighbours per pair
 KNN_M = 10.0  # a mean residual over n neighbours keeps n / (n + KNN_M)
 RIDGE_ALPHA = 1.0
@@ -274,8 +285,11 @@ def _blend(bases: dict[str, np.ndarray], resid: np.ndarray) -> np.ndarray:
 
 
 def _gate(rec: np.ndarray, delta: np.ndarray, e: np.ndarray, c: np.ndarray) -> float:
-    """The residual share in (0,) + GATES that routes best out of fold: kept when each query's reward gain
-    over share 0, averaged over the trade-off grid TRADE_OFFS, has a mean above GATE_Z standard errors.
+    """The residual share that routes best out of fold: the largest-gain share of GATES whose per-query
+    reward gain over share 0, averaged over the trade-off grid TRADE_OFFS, has a mean above GATE_Z
+    standard errors; else TIE_SHARE where its gain, averaged over the finer grid TIE_GRID, has a mean
+    above TIE_Z standard errors; else 0. No share is kept where one of the GUARDED scenarios loses more
+    than GUARD_Z standard errors.
 
     rec, delta: [2, Q, P] out-of-fold record and blended residual (effect, log cost); e, c: [Q, P]
     logged effect and cost (NaN = not logged). Each query picks among the task's logged pairs at each
@@ -288,29 +302,41 @@ def _gate(rec: np.ndarray, delta: np.ndarray, e: np.ndarray, c: np.ndarray) -> f
     ez, cn = np.where(ok, e, 0.0), np.where(ok, (c - lo) / span, 0.0)
     rows = np.arange(e.shape[0])
 
-    def picks(g: float) -> list[np.ndarray]:
+    def picks(g: float, grid=TRADE_OFFS) -> list[np.ndarray]:
         eh, ch = rec[0] + g * delta[0], (np.exp(rec[1] + g * delta[1]) - lo) / span
-        return [np.where(cand, (1 - w) * eh - w * ch, -np.inf).argmax(1) for w in TRADE_OFFS]
+        return [np.where(cand, (1 - w) * eh - w * ch, -np.inf).argmax(1) for w in grid]
 
-    base = picks(0.0)
-    best, best_gain = 0.0, 0.0
-    for g in GATES:
-        gain = np.zeros(len(rows))
+    base = {TRADE_OFFS: picks(0.0)}
+
+    def gain(g: float, grid=TRADE_OFFS) -> tuple[float, float] | None:
+        """(mean, standard error) of the gain of share g over share 0; None where too few queries are
+        scored or a guarded scenario loses beyond its noise."""
+        total = np.zeros(len(rows))
         scored = np.zeros(len(rows), dtype=bool)
-        worse = False
-        for w, a, b in zip(TRADE_OFFS, picks(g), base):
+        if grid not in base:
+            base[grid] = picks(0.0, grid)
+        for w, a, b in zip(grid, picks(g, grid), base[grid]):
             seen = ok[rows, a] & ok[rows, b]
             d = np.where(seen, ((1 - w) * ez[rows, a] - w * cn[rows, a]) - ((1 - w) * ez[rows, b] - w * cn[rows, b]),
                          0.0)
-            gain += d / len(TRADE_OFFS)
+            total += d / len(grid)
             scored |= seen
             if w in GUARDED and seen.sum() >= MIN_SCORED:  # a named scenario must not lose beyond its noise
-                worse |= d[seen].mean() < -GUARD_Z * d[seen].std(ddof=1) / math.sqrt(seen.sum())
-        if scored.sum() < MIN_SCORED or worse:
-            continue
-        m, se = float(gain[scored].mean()), float(gain[scored].std(ddof=1) / math.sqrt(scored.sum()))
-        if m > GATE_Z * se and m > best_gain:
-            best, best_gain = g, m
+                if d[seen].mean() < -GUARD_Z * d[seen].std(ddof=1) / math.sqrt(seen.sum()):
+                    return None
+        if scored.sum() < MIN_SCORED:
+            return None
+        return float(total[scored].mean()), float(total[scored].std(ddof=1) / math.sqrt(scored.sum()))
+
+    best, best_gain = 0.0, 0.0
+    for g in GATES:
+        r = gain(g)
+        if r is not None and r[0] > GATE_Z * r[1] and r[0] > best_gain:
+            best, best_gain = g, r[0]
+    if best == 0.0 and TIE_SHARE > 0:
+        r = gain(TIE_SHARE, TIE_GRID)
+        if r is not None and r[0] > TIE_Z * r[1]:
+            best = TIE_SHARE
     return best
 
 
