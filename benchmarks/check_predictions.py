@@ -8,12 +8,13 @@ commit named in that file) and exits 1 on any difference larger than ``--atol`` 
 or when any query's choice (the model of highest predicted effect) differs. It prints the largest
 difference of every array either way.
 
-Since the routing path runs on numpy (issue 13: no torch to route), predictions are float32 numpy
-arithmetic instead of the reference's torch arithmetic: the same values up to float rounding (max
-1.2e-7 at 38f2299), not bit for bit; training is unchanged (torch). So the check is
+The reference is written by the numpy routing path (issue 13: no torch to route), and since f259a3c
+training is reproducible with any number of threads (torch's deterministic kernels), so a rerun on the
+same machine and packages matches it bit for bit; across machines or package versions float rounding
+may differ, which ``--atol`` allows for:
 
+    python benchmarks/check_predictions.py               # bitwise (same machine and packages)
     python benchmarks/check_predictions.py --atol 1e-5   # the same choices, every value within 1e-5
-    python benchmarks/check_predictions.py               # bitwise: fails by float rounding against 52a651c
     python benchmarks/check_predictions.py --write       # record a new reference (say why in the commit)
 """
 
