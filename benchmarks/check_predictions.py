@@ -8,10 +8,10 @@ commit named in that file) and exits 1 on any difference larger than ``--atol`` 
 or when any query's choice (the model of highest predicted effect) differs. It prints the largest
 difference of every array either way.
 
-The reference is written by the numpy routing path (issue 13: no torch to route), and since f259a3c
-training is reproducible with any number of threads (torch's deterministic kernels), so a rerun on the
-same machine and packages matches it bit for bit; across machines or package versions float rounding
-may differ, which ``--atol`` allows for:
+The reference is written by the numpy routing path (issue 13: no torch to route). Since f259a3c, training
+runs on torch's deterministic kernels, so a rerun with the same thread count, machine and packages matches
+it bit for bit. Another thread count, machine or package version may round differently; ``--atol`` allows
+for that:
 
     python benchmarks/check_predictions.py               # bitwise (same machine and packages)
     python benchmarks/check_predictions.py --atol 1e-5   # the same choices, every value within 1e-5

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from graphroute.routers.fitting import LOSS_TOLERANCE, fit_loop, train_minibatch, validation_split
+from graphroute.routers.fitting import LOSS_TOLERANCE, deterministic, fit_loop, train_minibatch, validation_split
 
 
 def _net() -> nn.Linear:
@@ -70,3 +72,62 @@ def test_train_minibatch_is_reproducible_and_learns():
     assert ha == hb and torch.equal(a.weight, b.weight)  # same seed, bitwise the same
     assert ha[-1]["val_loss"] < ha[0]["val_loss"] / 10
     assert LOSS_TOLERANCE == pytest.approx(1e-6)
+
+
+def _setting() -> tuple[bool, bool]:
+    return torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+
+
+@pytest.mark.parametrize("caller", [(False, False), (True, False), (True, True)])
+def test_deterministic_is_on_inside_and_restores_the_callers_setting(caller):
+    before = _setting()
+    torch.use_deterministic_algorithms(caller[0], warn_only=caller[1])
+    try:
+        with deterministic():
+            assert _setting() == (True, caller[0] and caller[1])  # a caller's warn_only is kept
+            with deterministic():  # nested: still on, and leaving the inner block does not restore
+                pass
+            assert _setting()[0]
+        assert _setting() == caller
+        with pytest.raises(ValueError):  # an error inside restores too
+            with deterministic():
+                raise ValueError("inside")
+        assert _setting() == caller
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+def test_deterministic_is_shared_by_concurrent_fits():
+    before = _setting()
+    torch.use_deterministic_algorithms(False)
+    entered, leave = threading.Event(), threading.Event()
+
+    def other_fit():
+        with deterministic():
+            entered.set()
+            leave.wait(5)
+
+    try:
+        t = threading.Thread(target=other_fit)
+        t.start()
+        assert entered.wait(5)
+        with deterministic():
+            pass
+        assert _setting()[0]  # this block left first: the other fit still runs with it on
+        leave.set()
+        t.join(5)
+        assert _setting() == (False, False)  # the last to leave restored the caller's setting
+    finally:
+        leave.set()
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+def test_fit_loop_trains_under_deterministic_kernels():
+    net, seen = _net(), []
+
+    def step(epoch):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        return 0.0
+
+    fit_loop(net, step, None, epochs=2, patience=5, tolerance=0.0)
+    assert seen == [True, True]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -97,21 +98,22 @@ def test_same_seed_same_router(data, split):
     assert not np.allclose(a["effect"], c["effect"])
 
 
-@pytest.mark.parametrize("caller_setting", [False, True])
-def test_same_seed_same_router_with_two_threads(caller_setting):
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="thread timing varies only with two or more cores")
+def test_same_seed_same_router_with_two_threads():
     """With two threads the gradient of the neighbour / pair indexing accumulates in a timing-dependent order
     unless torch's deterministic kernels are on: three fits of 600 queries then gave three different networks."""
     data = make_synthetic(n_queries=600, n_models=6, n_agents=1, n_tasks=3, seed=0)
-    threads, before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    threads = torch.get_num_threads()
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     torch.set_num_threads(2)
-    torch.use_deterministic_algorithms(caller_setting)
+    torch.use_deterministic_algorithms(False)
     try:
         nets = [gr.Router(**{**FAST, "epochs": 30, "text_evidence": False}).fit(data.logs, models=data.models).nets_[0]
                 for _ in range(3)]
-        assert torch.are_deterministic_algorithms_enabled() is caller_setting  # the caller's setting is restored
+        assert not torch.are_deterministic_algorithms_enabled()  # the caller's setting is restored
     finally:
         torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(before)
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
     weights = [torch.cat([p.detach().flatten() for p in net.parameters()]) for net in nets]
     assert all(torch.equal(weights[0], w) for w in weights[1:])
 

@@ -5,26 +5,71 @@ adopt it too) trains the same way: one optimisation step per epoch (full batch o
 mini-batches), then, when there is a validation set, a validation figure under ``no_grad``; the
 best state so far is kept, training stops after ``patience`` epochs without an improvement
 larger than the tolerance, and the best state is restored. The tolerances live here, one per
-kind of validation figure, so that no loop restates them.
+kind of validation figure, so that no loop restates them. The loop runs under ``deterministic()``,
+so that one seed gives one network whatever the number of threads' timing.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["GNN_LOSS_TOLERANCE", "LOSS_TOLERANCE", "REWARD_TOLERANCE", "MIN_VALIDATION_ROWS", "fit_loop",
-           "train_minibatch", "validation_split"]
+__all__ = ["GNN_LOSS_TOLERANCE", "LOSS_TOLERANCE", "REWARD_TOLERANCE", "MIN_VALIDATION_ROWS", "deterministic",
+           "fit_loop", "train_minibatch", "validation_split"]
 
 GNN_LOSS_TOLERANCE = 1e-5  # the graph router: a validation loss must drop by more than this to count
 LOSS_TOLERANCE = 1e-6  # MLP and MF baselines: the same for their validation loss
 REWARD_TOLERANCE = 1e-9  # GraphRouter baseline: its validation reward must rise by more than this
 MIN_VALIDATION_ROWS = 10  # below this many rows there is no validation split (train on all, keep the last state)
+
+
+class _Determinism:
+    """torch's process-wide deterministic-algorithms setting, held on while any fit runs."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.before = (False, False)  # the caller's (mode, warn_only), restored when the last fit leaves
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self.lock:
+            if self.depth == 0:
+                self.before = (torch.are_deterministic_algorithms_enabled(),
+                               torch.is_deterministic_algorithms_warn_only_enabled())
+                torch.use_deterministic_algorithms(True, warn_only=self.before[0] and self.before[1])
+            self.depth += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.depth -= 1
+                if self.depth == 0:
+                    torch.use_deterministic_algorithms(self.before[0], warn_only=self.before[1])
+
+
+_DETERMINISM = _Determinism()
+
+
+def deterministic() -> AbstractContextManager[None]:
+    """torch's deterministic kernels while the block runs; the caller's setting is restored after.
+
+    The gradient of indexing a CPU tensor with an index tensor (the graph router's neighbour and pair
+    states, the GraphRouter baseline's edge endpoints) accumulates through ``index_put_(accumulate=True)``,
+    whose parallel CPU kernel adds in an order set by thread timing: with two or more threads, two fits of
+    one seed part after a few epochs. The deterministic path adds in a fixed order; results stay specific
+    to the thread count (matrix products split their sums by it). The setting is process-wide: nested or
+    concurrent fits share it, the first to enter switches it on and the last to leave restores the
+    caller's (a caller that had it on with ``warn_only`` keeps ``warn_only``).
+    """
+    return _DETERMINISM.hold()
 
 
 def validation_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -51,23 +96,24 @@ def fit_loop(net: nn.Module, step: Callable[[int], float], validate: Callable[[]
     Without a validation set the last state is kept. ``net`` is left in eval mode.
     """
     best, best_state, since, hist = (-math.inf if maximize else math.inf), None, 0, []
-    for epoch in (range(epochs) if isinstance(epochs, int) else epochs):
-        net.train()
-        rec = {"epoch": epoch, "train_loss": step(epoch)}
-        if validate is not None:
-            net.eval()
-            with torch.no_grad():
-                v = float(validate())
-            rec[key] = v
-            if (v > best + tolerance) if maximize else (v < best - tolerance):
-                best, since, best_state = v, 0, copy.deepcopy(net.state_dict())
-            else:
-                since += 1
-            if on_record is not None:
-                on_record(rec)
-        hist.append(rec)
-        if since >= patience:
-            break
+    with deterministic():
+        for epoch in (range(epochs) if isinstance(epochs, int) else epochs):
+            net.train()
+            rec = {"epoch": epoch, "train_loss": step(epoch)}
+            if validate is not None:
+                net.eval()
+                with torch.no_grad():
+                    v = float(validate())
+                rec[key] = v
+                if (v > best + tolerance) if maximize else (v < best - tolerance):
+                    best, since, best_state = v, 0, copy.deepcopy(net.state_dict())
+                else:
+                    since += 1
+                if on_record is not None:
+                    on_record(rec)
+            hist.append(rec)
+            if since >= patience:
+                break
     if best_state is not None:
         net.load_state_dict(best_state)
     net.eval()

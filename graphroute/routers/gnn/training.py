@@ -13,9 +13,6 @@ This module imports torch and torch_geometric; the router imports it only to fit
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -27,45 +24,11 @@ from graphroute.data.catalog import Catalog
 from graphroute.graph.schema import EDGE_DIMS, EDGE_TYPES, NODE_TYPES, model_numeric
 from graphroute.graph.state import GraphState
 from graphroute.nn import NetConfig, RouterNet
-from graphroute.routers.fitting import GNN_LOSS_TOLERANCE, fit_loop
+from graphroute.routers.fitting import GNN_LOSS_TOLERANCE, deterministic, fit_loop
 from graphroute.routers.gnn.config import RouterConfig
 
 __all__ = ["neighbor_weights", "new_state", "validation_mask", "train_member", "encode", "build_nets",
-           "torch_predict", "deterministic"]
-
-_DETERMINISM_LOCK = threading.Lock()
-_determinism_depth = 0
-_determinism_before: tuple[bool, bool] = (False, False)
-
-
-@contextmanager
-def deterministic() -> Iterator[None]:
-    """torch's deterministic kernels while the block runs; the caller's setting is restored after.
-
-    The gradient of indexing a CPU tensor with an index tensor (a target query's neighbours, each pair's
-    model and agent states) accumulates with ``index_put_(accumulate=True)``, whose parallel CPU kernel
-    adds in an order that depends on thread timing. With two or more threads, two fits of one seed on one
-    machine then part after a few epochs (RouterBench: 58 epochs against 162, another early stop), so
-    "the same seed gives the same router" would hold only single-threaded. torch's deterministic path for
-    it sorts the indices first; it cost no fit time on RouterBench at two threads. Nested or concurrent
-    fits share one setting: the first to enter switches it on, the last to leave restores the caller's.
-    """
-    global _determinism_depth, _determinism_before
-    with _DETERMINISM_LOCK:
-        if _determinism_depth == 0:
-            _determinism_before = (torch.are_deterministic_algorithms_enabled(),
-                                   torch.is_deterministic_algorithms_warn_only_enabled())
-            torch.use_deterministic_algorithms(True)
-        _determinism_depth += 1
-    try:
-        yield
-    finally:
-        with _DETERMINISM_LOCK:
-            _determinism_depth -= 1
-            if _determinism_depth == 0:
-                mode, warn_only = _determinism_before
-                torch.use_deterministic_algorithms(mode, warn_only=warn_only)
-
+           "torch_predict"]
 
 
 def neighbor_weights(sim: Tensor, temperature: float) -> Tensor:
@@ -296,10 +259,9 @@ def train_member(cfg: RouterConfig, net_config: NetConfig, state: GraphState, va
         opt.step()
         return loss.item()
 
-    with deterministic():
-        hist = fit_loop(net, step, (lambda: epochs.val_loss(net)) if epochs.has_val else None, epochs=bar,
-                        patience=cfg.patience, tolerance=GNN_LOSS_TOLERANCE,
-                        on_record=lambda rec: bar.set_postfix(val=f"{rec['val_loss']:.4f}"))
+    hist = fit_loop(net, step, (lambda: epochs.val_loss(net)) if epochs.has_val else None, epochs=bar,
+                    patience=cfg.patience, tolerance=GNN_LOSS_TOLERANCE,
+                    on_record=lambda rec: bar.set_postfix(val=f"{rec['val_loss']:.4f}"))
     return net, hist
 
 
@@ -308,7 +270,7 @@ def encode(nets: list[RouterNet], state: GraphState, k: int) -> list[dict[str, n
     everything = torch.ones(state.n_queries, dtype=torch.bool)
     edges = torch.ones(state.out_query.shape[0], dtype=torch.bool)
     data = state.hetero_data(everything, edges, k)
-    with torch.no_grad(), deterministic():
+    with torch.no_grad(), deterministic():  # as in training: node states bit for bit per seed
         hs = [net.encode((data.x_dict, data.edge_index_dict, data.edge_attr_dict)) for net in nets]
     return [{nt: h[nt].numpy() for nt in NODE_TYPES} for h in hs]
 
